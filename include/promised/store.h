@@ -1,0 +1,111 @@
+/*
+ * store: the durable state of promised — promises, their event timeline,
+ * the notification outbox, feeds and action tokens.  The API speaks the
+ * domain; that it is SQLite (WAL, synchronous=FULL, BEGIN IMMEDIATE,
+ * prepared statements) is known only to store*.c.  Every change writes its
+ * event row and recomputes next_step_at in the same transaction.
+ */
+#ifndef PROMISED_STORE_H
+#define PROMISED_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "promised/promise.h"
+
+struct store;
+
+/* Result codes: 0 is success; callers map them to exit codes. */
+enum store_rc {
+	STORE_OK = 0,
+	STORE_ERR = -1,        /* I/O or database error; err says what */
+	STORE_NOTFOUND = -2,   /* no promise with that id/ref */
+	STORE_BUSY = -3,       /* database stayed locked past the busy timeout */
+	STORE_CONFLICT = -4,   /* not allowed in the promise's state */
+	STORE_READONLY = -5,   /* the database file cannot be written */
+	STORE_INVALID = -6,    /* a value is invalid; err names the field */
+};
+
+/*
+ * Computes a promise's next step instant (UTC seconds, 0 for none) at
+ * `now`.  The daemon and promisectl install the scheduler here so that
+ * every change recomputes next_step_at inside its own transaction.
+ */
+typedef int64_t (*store_next_fn)(void *ctx, const struct promise *p,
+				 int64_t now);
+
+/* Opens (creating if needed) the database at path and applies pending
+ * migrations.  Returns an owned handle or NULL with err filled in;
+ * *rc (if not NULL) gets STORE_READONLY, STORE_BUSY or STORE_ERR. */
+struct store *store_open(const char *path, int *rc, char *err, size_t errlen);
+/* Closes the handle; NULL is allowed. */
+void store_close(struct store *st);
+/* Returns the schema version (PRAGMA user_version). */
+int store_schema_version(struct store *st);
+/* Installs the scheduler; fn NULL restores the default (next = due_at
+ * while open or acked and not yet past fired_through, else 0). */
+void store_set_next_fn(struct store *st, store_next_fn fn, void *ctx);
+/* Runs PRAGMA integrity_check; 0 when "ok". */
+int store_integrity_check(struct store *st, char *err, size_t errlen);
+/* Path of the database file (borrowed). */
+const char *store_path(const struct store *st);
+
+/* Adds p (id, created_at, updated_at, state, outcome are set by the store;
+ * an empty ref gets "promised:<id>").  On success p->id is filled in.
+ * A ref that exists already gives STORE_CONFLICT and *p->id of the
+ * existing promise. */
+int store_add(struct store *st, struct promise *p, const char *actor,
+	      int64_t now, char *err, size_t errlen);
+/* Fills *out (owned strings; promise_clear() them) with promise id. */
+int store_get(struct store *st, int64_t id, struct promise *out,
+	      char *err, size_t errlen);
+/* Same, by ref. */
+int store_get_by_ref(struct store *st, const char *ref, struct promise *out,
+		     char *err, size_t errlen);
+
+struct store_filter {
+	int open_only;          /* state open or acked */
+	int overdue;            /* open/acked and due_at < now */
+	int64_t due_from;       /* 0: no bound; due_at >= due_from */
+	int64_t due_to;         /* 0: no bound; due_at < due_to */
+	const char *owner;      /* NULL: any */
+	const char *team;
+	const char *site;
+	int64_t now;            /* for overdue */
+	size_t limit;           /* 0: no limit */
+};
+/* Lists matching promises ordered by due_at, id into an owned array
+ * (promise_free_array). */
+int store_list(struct store *st, const struct store_filter *f,
+	       struct promise **out, size_t *n, char *err, size_t errlen);
+
+/* Closes a promise.  outcome is OUTCOME_KEPT or OUTCOME_CANCELLED; KEPT
+ * becomes OUTCOME_LATE when now > due_at.  Closing a closed promise is
+ * STORE_CONFLICT. */
+int store_close_promise(struct store *st, int64_t id,
+			enum promise_outcome outcome, const char *actor,
+			const char *note, int64_t now, char *err, size_t errlen);
+/* "I'm on it": open -> acked. */
+int store_ack(struct store *st, int64_t id, const char *actor, int64_t now,
+	      char *err, size_t errlen);
+/* Suppresses reminders until `until` (> now). */
+int store_snooze(struct store *st, int64_t id, int64_t until,
+		 const char *actor, int64_t now, char *err, size_t errlen);
+/* Hands the promise to new_owner (and new_team when not NULL); an acked
+ * promise becomes open again, since the new owner has not taken it yet. */
+int store_reassign(struct store *st, int64_t id, const char *new_owner,
+		   const char *new_team, const char *actor, int64_t now,
+		   char *err, size_t errlen);
+/* A new due agreed with the customer; reason is required.  Clears
+ * lapsed_at and moves every later step. */
+int store_renegotiate(struct store *st, int64_t id, int64_t new_due,
+		      const char *reason, const char *actor, int64_t now,
+		      char *err, size_t errlen);
+/* Reopens a closed promise (state open, outcome none). */
+int store_reopen(struct store *st, int64_t id, const char *reason,
+		 const char *actor, int64_t now, char *err, size_t errlen);
+/* Events of a promise in time order into an owned array. */
+int store_events(struct store *st, int64_t id, struct event **out,
+		 size_t *n, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,264 @@
+/*
+ * util: helpers every module shares — error buffers, bounded strings,
+ * checked number and duration parsing, civil-date arithmetic.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "promised/util.h"
+
+void
+util_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int
+util_strlcpy(char *dst, const char *src, size_t dstlen)
+{
+	size_t len = strlen(src);
+
+	if (dstlen == 0)
+		return -1;
+	if (len >= dstlen) {
+		memcpy(dst, src, dstlen - 1);
+		dst[dstlen - 1] = '\0';
+		return -1;
+	}
+	memcpy(dst, src, len + 1);
+	return 0;
+}
+
+int
+util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (int64_t)v;
+	return 0;
+}
+
+static int64_t
+unit_seconds(char c)
+{
+	switch (c) {
+	case 's': return 1;
+	case 'm': return 60;
+	case 'h': return 3600;
+	case 'd': return 86400;
+	case 'w': return 7 * 86400;
+	default: return 0;
+	}
+}
+
+int
+util_parse_duration(const char *s, int64_t *out)
+{
+	int64_t total = 0, sign = 1;
+	const char *p = s;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	if (*p == '+' || *p == '-')
+		sign = (*p++ == '-') ? -1 : 1;
+	if (strcmp(p, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (*p == '\0')
+		return -1;
+	while (*p != '\0') {
+		int64_t n = 0, unit;
+
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		while (isdigit((unsigned char)*p)) {
+			if (n > 100000000)
+				return -1;
+			n = n * 10 + (*p++ - '0');
+		}
+		unit = unit_seconds(*p);
+		if (unit == 0)
+			return -1;
+		p++;
+		total += n * unit;
+		if (total > INT64_C(100) * 365 * 86400)
+			return -1;
+	}
+	*out = sign * total;
+	return 0;
+}
+
+void
+util_format_duration(int64_t secs, char *buf, size_t buflen)
+{
+	char tmp[64];
+	size_t off = 0;
+	int64_t a = secs < 0 ? -secs : secs;
+	int64_t d = a / 86400, h = (a % 86400) / 3600, m = (a % 3600) / 60;
+	int64_t s = a % 60;
+
+	if (secs == 0) {
+		util_strlcpy(buf, "0", buflen);
+		return;
+	}
+	if (secs < 0)
+		tmp[off++] = '-';
+	if (d)
+		off += (size_t)snprintf(tmp + off, sizeof(tmp) - off, "%" PRId64 "d", d);
+	if (h)
+		off += (size_t)snprintf(tmp + off, sizeof(tmp) - off, "%" PRId64 "h", h);
+	if (m)
+		off += (size_t)snprintf(tmp + off, sizeof(tmp) - off, "%" PRId64 "m", m);
+	if (s && d == 0)
+		snprintf(tmp + off, sizeof(tmp) - off, "%" PRId64 "s", s);
+	util_strlcpy(buf, tmp, buflen);
+}
+
+void
+util_format_utc(int64_t t, char *buf, size_t buflen)
+{
+	int y, mo, d;
+	int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	int64_t rem = t - days * 86400;
+
+	util_civil_from_days(days, &y, &mo, &d);
+	snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, mo, d,
+		 (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60));
+}
+
+int
+util_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n, k;
+		uint32_t cp;
+
+		if (c == 0)
+			return 0;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xE0) == 0xC0) { n = 1; cp = c & 0x1F; }
+		else if ((c & 0xF0) == 0xE0) { n = 2; cp = c & 0x0F; }
+		else if ((c & 0xF8) == 0xF0) { n = 3; cp = c & 0x07; }
+		else return 0;
+		for (k = 1; k <= n; k++) {
+			if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		/* Overlong forms, surrogates and values past U+10FFFF. */
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+		    (cp >= 0xD800 && cp <= 0xDFFF))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+int
+util_startswith_ci(const char *s, const char *prefix)
+{
+	while (*prefix != '\0') {
+		if (tolower((unsigned char)*s) != tolower((unsigned char)*prefix))
+			return 0;
+		s++;
+		prefix++;
+	}
+	return 1;
+}
+
+int
+util_edit_distance(const char *a, const char *b)
+{
+	int row[65], i, j;
+	int la = (int)strlen(a), lb = (int)strlen(b);
+
+	if (la > 64 || lb > 64)
+		return 100;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		int prev = row[0];
+
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			int cur = row[j];
+			int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			int best = prev + cost;
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = cur;
+		}
+	}
+	return row[lb] > 100 ? 100 : row[lb];
+}
+
+/* Howard Hinnant's civil-date algorithms: exact for the proleptic
+ * Gregorian calendar, with no time zone involved. */
+int64_t
+util_days_from_civil(int y, int m, int d)
+{
+	int64_t yy = y - (m <= 2);
+	int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+	int64_t yoe = yy - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + doe - 719468;
+}
+
+void
+util_civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+int
+util_weekday(int64_t days)
+{
+	/* 1970-01-01 (day 0) was a Thursday (3 when Monday is 0). */
+	int64_t w = (days + 3) % 7;
+
+	return (int)(w < 0 ? w + 7 : w);
+}
