@@ -36,6 +36,14 @@ static const char *const event_names[] = {
 	[EVENT_NOTE] = "note",
 };
 
+static const char *const notif_names[] = {
+	[NOTIF_PENDING] = "pending",
+	[NOTIF_SENDING] = "sending",
+	[NOTIF_SENT] = "sent",
+	[NOTIF_RETRY] = "retry",
+	[NOTIF_DEAD] = "dead",
+};
+
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *
@@ -109,6 +117,47 @@ event_kind_parse(const char *name, enum event_kind *out)
 		return -1;
 	*out = (enum event_kind)v;
 	return 0;
+}
+
+const char *
+notif_state_name(enum notif_state s)
+{
+	return name_of(notif_names, NELEM(notif_names), (int)s);
+}
+
+int
+notif_state_parse(const char *name, enum notif_state *out)
+{
+	int v;
+
+	if (parse_name(notif_names, NELEM(notif_names), name, &v) == -1)
+		return -1;
+	*out = (enum notif_state)v;
+	return 0;
+}
+
+void
+notification_clear(struct notification *n)
+{
+	free(n->step);
+	free(n->channel);
+	free(n->recipient);
+	free(n->subject);
+	free(n->body);
+	free(n->idem_key);
+	free(n->last_error);
+	free(n->provider_id);
+	memset(n, 0, sizeof(*n));
+}
+
+void
+notification_free_array(struct notification *arr, size_t n)
+{
+	size_t i;
+
+	for (i = 0; arr != NULL && i < n; i++)
+		notification_clear(&arr[i]);
+	free(arr);
 }
 
 void

@@ -80,10 +80,48 @@ struct event {
 	int64_t new_due;
 };
 
+enum notif_state {
+	NOTIF_PENDING = 0,   /* queued, waiting for next_try_at */
+	NOTIF_SENDING,       /* handed to a channel; durable before the send */
+	NOTIF_SENT,
+	NOTIF_RETRY,         /* failed for now; waits for next_try_at */
+	NOTIF_DEAD,          /* failed for good; the step's next channel follows */
+	NOTIF_STATE_COUNT
+};
+
+/* One message to one recipient through one channel (the outbox row). */
+struct notification {
+	int64_t id;
+	int64_t promise_id;
+	char *step;          /* step name of the policy */
+	int step_index;      /* index in the policy */
+	int repeat;          /* 0 for the first firing */
+	int channel_index;   /* index in the step's channel list (fallbacks) */
+	char *channel;       /* channel name from the config */
+	char *recipient;     /* staff id */
+	char *subject;
+	char *body;
+	char *idem_key;      /* UNIQUE: promise/step/repeat/recipient/channel/due */
+	enum notif_state state;
+	int attempts;
+	int late;            /* 1: sent after downtime, later than its step */
+	int64_t scheduled_at;/* the step instant it belongs to */
+	int64_t next_try_at;
+	int64_t created_at;
+	int64_t sent_at;
+	char *last_error;
+	char *provider_id;
+};
+
 /* Returns the stable lower-case name of a state/outcome/event kind. */
 const char *promise_state_name(enum promise_state s);
 const char *promise_outcome_name(enum promise_outcome o);
 const char *event_kind_name(enum event_kind k);
+const char *notif_state_name(enum notif_state s);
+int notif_state_parse(const char *name, enum notif_state *out);
+/* Releases the strings of n (not n itself) and zeroes it. */
+void notification_clear(struct notification *n);
+void notification_free_array(struct notification *arr, size_t n);
 /* Parses a name back; 0 or -1. */
 int promise_state_parse(const char *name, enum promise_state *out);
 int promise_outcome_parse(const char *name, enum promise_outcome *out);

@@ -108,4 +108,62 @@ int store_reopen(struct store *st, int64_t id, const char *reason,
 int store_events(struct store *st, int64_t id, struct event **out,
 		 size_t *n, char *err, size_t errlen);
 
+/* ---- The daemon's side: waking, firing steps, the outbox ---------- */
+
+/* Earliest instant the daemon must act: MIN(next_step_at) of promises that
+ * are not closed, and MIN(next_try_at) of pending/retry notifications;
+ * *out = 0 when nothing is scheduled.  One index lookup each. */
+int store_next_wake(struct store *st, int64_t *out, char *err, size_t errlen);
+/* Ids of promises (not closed) with 0 < next_step_at <= now, oldest first,
+ * at most limit, into an owned array (free()). */
+int store_due_promises(struct store *st, int64_t now, size_t limit,
+		       int64_t **ids, size_t *n, char *err, size_t errlen);
+
+/* What firing the due steps of one promise changes, applied in one
+ * transaction: notifications inserted (a duplicate idem_key is skipped,
+ * so a step can never be queued twice), one reminded/escalated event per
+ * notification batch with `detail`, the lapse (lapsed_at and its event,
+ * once) when mark_lapsed, fired_through advanced, next_step_at recomputed
+ * through the installed scheduler. */
+struct store_fire {
+	const struct notification *notifs;   /* state, ids ignored */
+	size_t nnotifs;
+	int64_t fired_through;
+	int mark_lapsed;
+	enum event_kind kind;                /* EVENT_REMINDED or ESCALATED */
+	const char *detail;                  /* event text, may be NULL */
+};
+int store_fire(struct store *st, int64_t promise_id,
+	       const struct store_fire *fire, int64_t now,
+	       char *err, size_t errlen);
+
+/* Recomputes next_step_at of every promise that is not closed (after a
+ * config reload changed policies or sites), in one transaction. */
+int store_recompute_all(struct store *st, int64_t now, char *err,
+			size_t errlen);
+
+/* At start-up: rows left in `sending` by a crash go back to pending with
+ * the same idem_key, to be sent again.  *n gets how many. */
+int store_outbox_recover(struct store *st, size_t *n, char *err,
+			 size_t errlen);
+/* Claims up to limit pending/retry rows with next_try_at <= now: marks
+ * them sending (durably, attempts + 1) and returns them owned. */
+int store_outbox_claim(struct store *st, int64_t now, size_t limit,
+		       struct notification **out, size_t *n,
+		       char *err, size_t errlen);
+/* Records the result of a send: state SENT (sent_at = now, provider_id),
+ * RETRY (next_try_at, error) or DEAD (error; an event in the timeline). */
+int store_outbox_result(struct store *st, int64_t id, enum notif_state state,
+			int64_t next_try_at, const char *error,
+			const char *provider_id, int64_t now,
+			char *err, size_t errlen);
+/* Lists notifications, newest first; state < 0 means any; promise_id 0
+ * means any. */
+int store_outbox_list(struct store *st, int state, int64_t promise_id,
+		      size_t limit, struct notification **out, size_t *n,
+		      char *err, size_t errlen);
+/* Puts a dead or retry row back to pending now (promisectl outbox retry). */
+int store_outbox_retry(struct store *st, int64_t id, int64_t now,
+		       char *err, size_t errlen);
+
 #endif
