@@ -1,0 +1,1627 @@
+/*
+ * config: loads the one YAML file into struct config.  libyaml composes
+ * the document (keeping every node's position); tables of fields then
+ * validate each mapping, so a new section or key is a new table row.  Every
+ * problem is collected with its file:line:column, references between
+ * sections (staff, teams, sites, policies, channels) are checked once the
+ * whole file is read, and the errors are handed back sorted by position.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "promised/config.h"
+#include "promised/util.h"
+#include "promised/xmalloc.h"
+
+#define DEFAULT_DATABASE "/var/lib/promised/promised.db"
+#define MAX_FIELDS 16
+
+/* One collected error; sorted by position before it is handed out. */
+struct cerr {
+	int line, col;
+	size_t seq;
+	char *msg;
+};
+
+/* What a name read somewhere must resolve to once everything is read. */
+enum ref_kind { REF_STAFF = 0, REF_TEAM, REF_SITE, REF_POLICY, REF_CHANNEL };
+
+struct ref {
+	enum ref_kind kind;
+	const char *name;     /* borrowed from the config being built */
+	const char *label;    /* "manager", "lead", "recipient", ... */
+	const char *self;     /* staff id that may not refer to itself */
+	int line, col;
+};
+
+struct ctx {
+	const char *file;
+	char *dir;            /* the config file's folder, absolute if possible */
+	yaml_document_t *doc;
+	struct config *cfg;
+	struct cerr *errs;
+	size_t nerrs;
+	struct ref *refs;
+	size_t nrefs;
+	struct phrase_rule *fphrases;  /* the file's phrases, merged at the end */
+	size_t nfphrases;
+	const char *cur_staff_id;      /* id of the staff entry being read */
+};
+
+struct field;
+typedef void (*field_fn)(struct ctx *c, yaml_node_t *v, void *dst,
+			 const struct field *f);
+
+/* One key of a mapping: its parser writes at obj + off. */
+struct field {
+	const char *key;
+	field_fn parse;
+	size_t off;
+	int required;
+	const void *arg;
+};
+
+struct enum_name {
+	const char *name;
+	int value;
+};
+
+struct enum_tab {
+	const struct enum_name *names;
+	size_t n;
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+static void cerror(struct ctx *c, const yaml_mark_t *m, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+cerror_at(struct ctx *c, int line, int col, const char *msg)
+{
+	c->errs = xreallocarray(c->errs, c->nerrs + 1, sizeof(*c->errs));
+	c->errs[c->nerrs].line = line;
+	c->errs[c->nerrs].col = col;
+	c->errs[c->nerrs].seq = c->nerrs;
+	c->errs[c->nerrs].msg = xasprintf("%s:%d:%d: %s", c->file, line, col,
+					  msg);
+	c->nerrs++;
+}
+
+static void
+cerror(struct ctx *c, const yaml_mark_t *m, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cerror_at(c, (int)m->line + 1, (int)m->column + 1, msg);
+}
+
+static void
+errs_push(struct config_errors *errs, char *msg)
+{
+	errs->msg = xreallocarray(errs->msg, errs->n + 1, sizeof(*errs->msg));
+	errs->msg[errs->n++] = msg;
+}
+
+static int
+cerr_cmp(const void *a, const void *b)
+{
+	const struct cerr *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->seq < y->seq ? -1 : (x->seq > y->seq);
+}
+
+/* ---- nodes ------------------------------------------------------------- */
+
+static const char *
+type_name(yaml_node_type_t t)
+{
+	switch (t) {
+	case YAML_MAPPING_NODE: return "a mapping";
+	case YAML_SEQUENCE_NODE: return "a list";
+	case YAML_SCALAR_NODE: return "a string";
+	default: return "nothing";
+	}
+}
+
+static const char *
+kind_name(const yaml_node_t *n)
+{
+	return type_name(n->type);
+}
+
+/* A plain empty, "~" or "null" scalar: the key is there without a value. */
+static int
+is_null(const yaml_node_t *n)
+{
+	const char *v;
+
+	if (n->type != YAML_SCALAR_NODE ||
+	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return 0;
+	v = (const char *)n->data.scalar.value;
+	return strcmp(v, "") == 0 || strcmp(v, "~") == 0 ||
+	       strcmp(v, "null") == 0 || strcmp(v, "Null") == 0 ||
+	       strcmp(v, "NULL") == 0;
+}
+
+/* 1 when n has the wanted type; null counts as an empty collection. */
+static int
+want(struct ctx *c, yaml_node_t *n, yaml_node_type_t type, const char *what)
+{
+	if (n->type == type)
+		return 1;
+	if (type != YAML_SCALAR_NODE && is_null(n))
+		return 0;
+	cerror(c, &n->start_mark, "%s: expected %s, found %s", what,
+	       type_name(type), kind_name(n));
+	return 0;
+}
+
+static size_t seq_len(const yaml_node_t *n);
+
+/* Null, or a list without items. */
+static int
+empty_list(const yaml_node_t *n)
+{
+	return is_null(n) || (n->type == YAML_SEQUENCE_NODE && seq_len(n) == 0);
+}
+
+static size_t
+map_len(const yaml_node_t *n)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return 0;
+	return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+}
+
+static size_t
+seq_len(const yaml_node_t *n)
+{
+	if (n->type != YAML_SEQUENCE_NODE)
+		return 0;
+	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+static yaml_node_t *
+map_key(struct ctx *c, yaml_node_t *n, size_t i)
+{
+	return yaml_document_get_node(c->doc, n->data.mapping.pairs.start[i].key);
+}
+
+static yaml_node_t *
+map_val(struct ctx *c, yaml_node_t *n, size_t i)
+{
+	return yaml_document_get_node(c->doc,
+				      n->data.mapping.pairs.start[i].value);
+}
+
+static yaml_node_t *
+seq_item(struct ctx *c, yaml_node_t *n, size_t i)
+{
+	return yaml_document_get_node(c->doc, n->data.sequence.items.start[i]);
+}
+
+/* The scalar's text, or NULL with an error naming what was expected. */
+static const char *
+scalar(struct ctx *c, yaml_node_t *n, const char *what)
+{
+	const char *v;
+
+	if (n->type != YAML_SCALAR_NODE) {
+		cerror(c, &n->start_mark, "%s: expected a string, found %s",
+		       what, kind_name(n));
+		return NULL;
+	}
+	v = (const char *)n->data.scalar.value;
+	if (strlen(v) != n->data.scalar.length) {
+		cerror(c, &n->start_mark, "%s: contains a NUL byte", what);
+		return NULL;
+	}
+	return v;
+}
+
+/* 1 (and an error) when key i of map repeats an earlier key. */
+static int
+dup_key(struct ctx *c, yaml_node_t *map, size_t i)
+{
+	yaml_node_t *k = map_key(c, map, i);
+	size_t j;
+
+	for (j = 0; j < i; j++) {
+		yaml_node_t *o = map_key(c, map, j);
+
+		if (o->type == YAML_SCALAR_NODE &&
+		    strcmp((char *)o->data.scalar.value,
+			   (char *)k->data.scalar.value) == 0) {
+			cerror(c, &k->start_mark, "duplicate key '%s'",
+			       (char *)k->data.scalar.value);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The text of key i, or NULL (with an error) when it is unusable. */
+static const char *
+key_text(struct ctx *c, yaml_node_t *map, size_t i)
+{
+	const char *k = scalar(c, map_key(c, map, i), "key");
+
+	if (k == NULL || dup_key(c, map, i))
+		return NULL;
+	return k;
+}
+
+static void
+unknown_key(struct ctx *c, yaml_node_t *k, const struct field *fields,
+	    size_t n)
+{
+	const char *key = (const char *)k->data.scalar.value;
+	const char *best = NULL;
+	int bestd = 3;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int d = util_edit_distance(key, fields[i].key);
+
+		if (d < bestd) {
+			bestd = d;
+			best = fields[i].key;
+		}
+	}
+	if (best != NULL)
+		cerror(c, &k->start_mark,
+		       "unknown key '%s'; did you mean '%s'?", key, best);
+	else
+		cerror(c, &k->start_mark, "unknown key '%s'", key);
+}
+
+/* Validates a mapping against a table of fields, writing into obj. */
+static void
+walk_map(struct ctx *c, yaml_node_t *map, const struct field *fields,
+	 size_t n, void *obj, const char *what)
+{
+	unsigned char seen[MAX_FIELDS] = { 0 };
+	size_t i, j;
+
+	if (!want(c, map, YAML_MAPPING_NODE, what) && !is_null(map))
+		return;
+	for (i = 0; i < map_len(map); i++) {
+		const char *key = key_text(c, map, i);
+
+		if (key == NULL)
+			continue;
+		for (j = 0; j < n && strcmp(fields[j].key, key) != 0; j++)
+			;
+		if (j == n) {
+			unknown_key(c, map_key(c, map, i), fields, n);
+			continue;
+		}
+		seen[j] = 1;
+		fields[j].parse(c, map_val(c, map, i), (char *)obj + fields[j].off,
+				&fields[j]);
+	}
+	for (j = 0; j < n; j++)
+		if (fields[j].required && !seen[j])
+			cerror(c, &map->start_mark, "%s: missing required key '%s'",
+			       what, fields[j].key);
+}
+
+static void
+add_ref(struct ctx *c, enum ref_kind kind, const char *name,
+	const char *label, const yaml_node_t *at)
+{
+	struct ref *r;
+
+	c->refs = xreallocarray(c->refs, c->nrefs + 1, sizeof(*c->refs));
+	r = &c->refs[c->nrefs++];
+	r->kind = kind;
+	r->name = name;
+	r->label = label;
+	r->self = kind == REF_STAFF && strcmp(label, "manager") == 0 ?
+		  c->cur_staff_id : NULL;
+	r->line = (int)at->start_mark.line + 1;
+	r->col = (int)at->start_mark.column + 1;
+}
+
+/* ---- scalar field parsers ------------------------------------------------ */
+
+/* An owned string; null leaves an optional field unset. */
+static char *
+dup_string(struct ctx *c, yaml_node_t *v, const struct field *f)
+{
+	const char *s;
+
+	if (is_null(v)) {
+		if (f->required)
+			cerror(c, &v->start_mark, "%s: needs a value", f->key);
+		return NULL;
+	}
+	s = scalar(c, v, f->key);
+	if (s == NULL)
+		return NULL;
+	if (*s == '\0') {
+		cerror(c, &v->start_mark, "%s: must not be empty", f->key);
+		return NULL;
+	}
+	return xstrdup(s);
+}
+
+static void
+parse_string(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst;
+
+	free(*out);
+	*out = dup_string(c, v, f);
+}
+
+/* A string naming something defined elsewhere; f->arg is the ref kind. */
+static void
+parse_refname(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst;
+
+	parse_string(c, v, dst, f);
+	if (*out != NULL)
+		add_ref(c, (enum ref_kind)(intptr_t)f->arg, *out, f->key, v);
+}
+
+/* A file or folder: relative paths are taken from the config's folder. */
+static void
+parse_path(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst;
+	char *s = dup_string(c, v, f);
+
+	free(*out);
+	*out = NULL;
+	if (s == NULL)
+		return;
+	if (s[0] == '/') {
+		*out = s;
+		return;
+	}
+	*out = xasprintf("%s/%s", c->dir, s);
+	free(s);
+}
+
+static void
+parse_enum(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	const struct enum_tab *t = f->arg;
+	const char *s = scalar(c, v, f->key);
+	char expect[256] = "";
+	size_t i, off = 0;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < t->n; i++) {
+		if (strcmp(s, t->names[i].name) == 0) {
+			*(int *)dst = t->names[i].value;
+			return;
+		}
+		off += (size_t)snprintf(expect + off, sizeof(expect) - off, "%s%s",
+					i == 0 ? "" : i + 1 == t->n ? " or " : ", ",
+					t->names[i].name);
+		if (off >= sizeof(expect))
+			off = sizeof(expect) - 1;
+	}
+	cerror(c, &v->start_mark, "invalid %s '%s' (expected %s)", f->key, s,
+	       expect);
+}
+
+/* 0 with *secs set, or -1 after reporting why. */
+static int
+duration_of(struct ctx *c, yaml_node_t *v, const struct field *f,
+	    int64_t *secs)
+{
+	const char *s = scalar(c, v, f->key);
+
+	if (s == NULL)
+		return -1;
+	if (util_parse_duration(s, secs) != 0) {
+		cerror(c, &v->start_mark,
+		       "invalid %s '%s' (a duration such as 30m, 2h, -15m or 0)",
+		       f->key, s);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+parse_duration(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	int64_t secs;
+
+	if (duration_of(c, v, f, &secs) == 0)
+		*(int64_t *)dst = secs;
+}
+
+/* Parses "HH:MM" into minutes; 24:00 only when allow_2400. -1 on bad
+ * form, -2 when out of range. */
+static int
+parse_hhmm(const char *s, size_t len, int allow_2400, int *out)
+{
+	int h, m;
+
+	if (len != 5 || !isdigit((unsigned char)s[0]) ||
+	    !isdigit((unsigned char)s[1]) || s[2] != ':' ||
+	    !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
+		return -1;
+	h = (s[0] - '0') * 10 + (s[1] - '0');
+	m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (m > 59 || h > 24 || (h == 24 && (m != 0 || !allow_2400)))
+		return -2;
+	*out = h * 60 + m;
+	return 0;
+}
+
+/* ---- database, default_site, default_policy, daemon ------------------- */
+
+static void
+parse_safety_sweep(struct ctx *c, yaml_node_t *v, void *dst,
+		   const struct field *f)
+{
+	int64_t *out = dst;
+	int64_t secs;
+
+	if (duration_of(c, v, f, &secs) != 0)
+		return;
+	if (secs != 0 && secs < 60) {
+		cerror(c, &v->start_mark,
+		       "safety_sweep '%s' is out of range: 0 (off) or at least "
+		       "60s, at most once a minute",
+		       (const char *)v->data.scalar.value);
+		return;
+	}
+	*out = secs;
+}
+
+static const struct field daemon_fields[] = {
+	{ "safety_sweep", parse_safety_sweep,
+	  offsetof(struct cfg_daemon, safety_sweep), 0, NULL },
+};
+
+static void
+parse_daemon(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	(void)f;
+	walk_map(c, v, daemon_fields, sizeof(daemon_fields) / sizeof(*daemon_fields),
+		 dst, "daemon");
+}
+
+/* ---- sites -------------------------------------------------------------- */
+
+static void
+parse_timezone(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst;
+
+	parse_string(c, v, dst, f);
+	if (*out != NULL && !cal_tz_valid(*out)) {
+		cerror(c, &v->start_mark, "unknown time zone '%s'", *out);
+		free(*out);
+		*out = NULL;
+	}
+}
+
+/* One "HH:MM-HH:MM" appended to day d of site s after the checks. */
+static void
+add_range(struct ctx *c, yaml_node_t *v, struct cal_site *s, int d)
+{
+	const char *r = scalar(c, v, "hours");
+	const char *dash;
+	int open = 0, close = 0, rc1 = 0, rc2 = 0;
+
+	if (r == NULL)
+		return;
+	dash = strchr(r, '-');
+	if (dash == NULL || (rc1 = parse_hhmm(r, (size_t)(dash - r), 0, &open)) == -1 ||
+	    (rc2 = parse_hhmm(dash + 1, strlen(dash + 1), 1, &close)) == -1) {
+		cerror(c, &v->start_mark,
+		       "invalid time range '%s' (expected HH:MM-HH:MM or closed)", r);
+		return;
+	}
+	if (rc1 != 0 || rc2 != 0)
+		cerror(c, &v->start_mark,
+		       "time range '%s' is out of range (00:00 to 24:00)", r);
+	else if (open >= close)
+		cerror(c, &v->start_mark,
+		       "time range '%s' must open before it closes", r);
+	else if (s->nranges[d] > 0 && open < s->hours[d][s->nranges[d] - 1].close)
+		cerror(c, &v->start_mark,
+		       "time range '%s' overlaps or comes before the previous one",
+		       r);
+	else if (s->nranges[d] == CAL_MAX_RANGES)
+		cerror(c, &v->start_mark, "too many time ranges (at most %d a day)",
+		       CAL_MAX_RANGES);
+	else {
+		s->hours[d][s->nranges[d]].open = open;
+		s->hours[d][s->nranges[d]].close = close;
+		s->nranges[d]++;
+	}
+}
+
+static const struct field day_fields[] = {
+	{ "mon", NULL, 0, 0, NULL }, { "tue", NULL, 1, 0, NULL },
+	{ "wed", NULL, 2, 0, NULL }, { "thu", NULL, 3, 0, NULL },
+	{ "fri", NULL, 4, 0, NULL }, { "sat", NULL, 5, 0, NULL },
+	{ "sun", NULL, 6, 0, NULL },
+};
+
+/* A day's value: "closed", one range, or a list of ranges. */
+static void
+parse_day(struct ctx *c, yaml_node_t *v, struct cal_site *s, int d)
+{
+	size_t i;
+
+	if (v->type == YAML_SCALAR_NODE &&
+	    strcmp((const char *)v->data.scalar.value, "closed") == 0)
+		return;
+	if (v->type == YAML_SCALAR_NODE) {
+		add_range(c, v, s, d);
+		return;
+	}
+	if (!want(c, v, YAML_SEQUENCE_NODE, day_fields[d].key))
+		return;
+	for (i = 0; i < seq_len(v); i++)
+		add_range(c, seq_item(c, v, i), s, d);
+}
+
+/* Days not listed are closed. */
+static void
+parse_hours(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct cal_site *s = dst;
+	size_t i, d, nd = sizeof(day_fields) / sizeof(*day_fields);
+
+	if (!want(c, v, YAML_MAPPING_NODE, f->key))
+		return;
+	for (i = 0; i < map_len(v); i++) {
+		const char *key = key_text(c, v, i);
+
+		if (key == NULL)
+			continue;
+		for (d = 0; d < nd && strcmp(day_fields[d].key, key) != 0; d++)
+			;
+		if (d == nd)
+			unknown_key(c, map_key(c, v, i), day_fields, nd);
+		else
+			parse_day(c, map_val(c, v, i), s, (int)day_fields[d].off);
+	}
+}
+
+static int
+days_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* "YYYY-MM-DD" that names a real day; 0 or -1. */
+static int
+parse_date(const char *s, int64_t *days)
+{
+	int y, m, d, y2, m2, d2, i;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return -1;
+	for (i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+			return -1;
+	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
+	    (s[3] - '0');
+	m = (s[5] - '0') * 10 + (s[6] - '0');
+	d = (s[8] - '0') * 10 + (s[9] - '0');
+	if (m < 1 || m > 12 || d < 1 || d > 31)
+		return -1;
+	*days = util_days_from_civil(y, m, d);
+	util_civil_from_days(*days, &y2, &m2, &d2);
+	return (y2 == y && m2 == m && d2 == d) ? 0 : -1;
+}
+
+static void
+parse_holidays(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct cal_site *s = dst;
+	size_t i, n;
+
+	if (!want(c, v, YAML_SEQUENCE_NODE, f->key))
+		return;
+	n = seq_len(v);
+	s->holidays = xcalloc(n, sizeof(*s->holidays));
+	for (i = 0; i < n; i++) {
+		yaml_node_t *it = seq_item(c, v, i);
+		const char *d = scalar(c, it, f->key);
+
+		if (d == NULL)
+			continue;
+		if (parse_date(d, &s->holidays[s->nholidays]) != 0)
+			cerror(c, &it->start_mark,
+			       "invalid date '%s' (expected YYYY-MM-DD)", d);
+		else
+			s->nholidays++;
+	}
+	qsort(s->holidays, s->nholidays, sizeof(*s->holidays), days_cmp);
+}
+
+static const struct field site_fields[] = {
+	{ "timezone", parse_timezone, offsetof(struct cal_site, tz), 1, NULL },
+	{ "hours", parse_hours, 0, 1, NULL },
+	{ "holidays", parse_holidays, 0, 0, NULL },
+};
+
+static void
+parse_sites(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct config *cfg = dst;
+	size_t i;
+
+	if (!want(c, v, YAML_MAPPING_NODE, f->key))
+		return;
+	cfg->sites = xcalloc(map_len(v), sizeof(*cfg->sites));
+	for (i = 0; i < map_len(v); i++) {
+		struct cal_site *s = &cfg->sites[cfg->nsites];
+		const char *id = key_text(c, v, i);
+
+		if (id == NULL)
+			continue;
+		cfg->nsites++;
+		s->id = xstrdup(id);
+		walk_map(c, map_val(c, v, i), site_fields,
+			 sizeof(site_fields) / sizeof(*site_fields), s, id);
+	}
+}
+
+/* ---- staff -------------------------------------------------------------- */
+
+static const struct enum_name locale_names[] = {
+	{ "en", 0 }, { "nl", 1 }, { "fr", 2 },
+};
+static const struct enum_tab locale_tab = { locale_names, 3 };
+
+static void
+parse_locale(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst;
+	int which = -1;
+
+	parse_enum(c, v, &which, f);
+	if (which >= 0) {
+		free(*out);
+		*out = xstrdup(locale_names[which].name);
+	}
+}
+
+/* Recipients that name a role rather than a staff id or a team. */
+static const char *const role_recipients[] = {
+	"owner", "owner.manager", "team.lead",
+};
+#define NROLES (sizeof(role_recipients) / sizeof(*role_recipients))
+
+static void
+parse_staff_id(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst;
+	size_t i;
+	int reserved;
+
+	parse_string(c, v, dst, f);
+	if (*out == NULL)
+		return;
+	reserved = strncmp(*out, "team:", 5) == 0;
+	for (i = 0; i < NROLES; i++)
+		reserved |= strcmp(*out, role_recipients[i]) == 0;
+	if (reserved) {
+		cerror(c, &v->start_mark,
+		       "staff id '%s' is reserved for a recipient role", *out);
+		free(*out);
+		*out = NULL;
+		return;
+	}
+	for (i = 0; i < c->cfg->nstaff; i++) {
+		char *o = c->cfg->staff[i].id;
+
+		if (&c->cfg->staff[i].id != out && o != NULL && strcmp(o, *out) == 0) {
+			cerror(c, &v->start_mark, "duplicate staff id '%s'", *out);
+			free(*out);
+			*out = NULL;
+			return;
+		}
+	}
+}
+
+static void
+parse_email(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst;
+	const char *at, *dot;
+
+	parse_string(c, v, dst, f);
+	if (*out == NULL)
+		return;
+	at = strchr(*out, '@');
+	dot = at != NULL ? strrchr(at, '.') : NULL;
+	if (at == NULL || at == *out || strchr(at + 1, '@') != NULL ||
+	    dot == NULL || dot == at + 1 || dot[1] == '\0' ||
+	    strpbrk(*out, " \t\r\n<>,;") != NULL) {
+		cerror(c, &v->start_mark,
+		       "invalid email '%s' (expected name@domain.tld)", *out);
+		free(*out);
+		*out = NULL;
+	}
+}
+
+static void
+parse_phone(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst;
+	size_t n;
+
+	parse_string(c, v, dst, f);
+	if (*out == NULL)
+		return;
+	n = strlen(*out);
+	if ((*out)[0] != '+' || n < 9 || n > 16 ||
+	    strspn(*out + 1, "0123456789") != n - 1) {
+		cerror(c, &v->start_mark,
+		       "invalid phone '%s' (expected E.164: + then 8 to 15 digits)",
+		       *out);
+		free(*out);
+		*out = NULL;
+	}
+}
+
+static const struct field staff_fields[] = {
+	{ "id", parse_staff_id, offsetof(struct cfg_staff, id), 1, NULL },
+	{ "name", parse_string, offsetof(struct cfg_staff, name), 0, NULL },
+	{ "email", parse_email, offsetof(struct cfg_staff, email), 0, NULL },
+	{ "phone", parse_phone, offsetof(struct cfg_staff, phone), 0, NULL },
+	{ "locale", parse_locale, offsetof(struct cfg_staff, locale), 0,
+	  &locale_tab },
+	{ "team", parse_refname, offsetof(struct cfg_staff, team), 0,
+	  (const void *)(intptr_t)REF_TEAM },
+	{ "manager", parse_refname, offsetof(struct cfg_staff, manager), 0,
+	  (const void *)(intptr_t)REF_STAFF },
+};
+
+/* The id of a staff mapping, read first so "manager" can be checked
+ * against it whatever the key order. */
+static const char *
+peek_id(struct ctx *c, yaml_node_t *m)
+{
+	size_t i;
+
+	for (i = 0; i < map_len(m); i++) {
+		yaml_node_t *k = map_key(c, m, i), *v = map_val(c, m, i);
+
+		if (k->type == YAML_SCALAR_NODE && v->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)k->data.scalar.value, "id") == 0)
+			return (const char *)v->data.scalar.value;
+	}
+	return NULL;
+}
+
+static void
+parse_staff(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct config *cfg = dst;
+	size_t i;
+
+	if (!want(c, v, YAML_SEQUENCE_NODE, f->key))
+		return;
+	cfg->nstaff = seq_len(v);
+	cfg->staff = xcalloc(cfg->nstaff, sizeof(*cfg->staff));
+	for (i = 0; i < cfg->nstaff; i++) {
+		yaml_node_t *it = seq_item(c, v, i);
+		struct cfg_staff *s = &cfg->staff[i];
+
+		c->cur_staff_id = peek_id(c, it);
+		walk_map(c, it, staff_fields,
+			 sizeof(staff_fields) / sizeof(*staff_fields), s, "staff");
+		c->cur_staff_id = NULL;
+		if (s->locale == NULL)
+			s->locale = xstrdup("en");
+	}
+}
+
+/* ---- teams -------------------------------------------------------------- */
+
+static const struct field team_fields[] = {
+	{ "lead", parse_refname, offsetof(struct cfg_team, lead), 1,
+	  (const void *)(intptr_t)REF_STAFF },
+	{ "site", parse_refname, offsetof(struct cfg_team, site), 1,
+	  (const void *)(intptr_t)REF_SITE },
+	{ "policy", parse_refname, offsetof(struct cfg_team, policy), 0,
+	  (const void *)(intptr_t)REF_POLICY },
+};
+
+static void
+parse_teams(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct config *cfg = dst;
+	size_t i;
+
+	if (!want(c, v, YAML_MAPPING_NODE, f->key))
+		return;
+	cfg->teams = xcalloc(map_len(v), sizeof(*cfg->teams));
+	for (i = 0; i < map_len(v); i++) {
+		struct cfg_team *t = &cfg->teams[cfg->nteams];
+		const char *id = key_text(c, v, i);
+
+		if (id == NULL)
+			continue;
+		cfg->nteams++;
+		t->id = xstrdup(id);
+		walk_map(c, map_val(c, v, i), team_fields,
+			 sizeof(team_fields) / sizeof(*team_fields), t, id);
+	}
+}
+
+/* ---- phrases ------------------------------------------------------------ */
+
+static void
+parse_phrase_text(struct ctx *c, yaml_node_t *v, void *dst,
+		  const struct field *f)
+{
+	char **out = dst, *p;
+
+	parse_string(c, v, dst, f);
+	for (p = *out; p != NULL && *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
+static void
+parse_phrase_day(struct ctx *c, yaml_node_t *v, void *dst,
+		 const struct field *f)
+{
+	const char *s = scalar(c, v, f->key);
+
+	if (s != NULL && phrase_day_parse(s, (enum phrase_day *)dst) != 0)
+		cerror(c, &v->start_mark,
+		       "invalid day '%s' (expected today, tomorrow, "
+		       "this_business_day or next_business_day)", s);
+}
+
+static void
+parse_phrase_time(struct ctx *c, yaml_node_t *v, void *dst,
+		  const struct field *f)
+{
+	struct phrase_rule *r = dst;
+	const char *s = scalar(c, v, f->key);
+	int rc;
+
+	if (s == NULL)
+		return;
+	if (strcmp(s, "opening") == 0) {
+		r->time = PHRASE_TIME_OPENING;
+		return;
+	}
+	if (strcmp(s, "closing") == 0) {
+		r->time = PHRASE_TIME_CLOSING;
+		return;
+	}
+	rc = parse_hhmm(s, strlen(s), 0, &r->minute);
+	if (rc == -1)
+		cerror(c, &v->start_mark,
+		       "invalid time '%s' (expected HH:MM, opening or closing)", s);
+	else if (rc == -2)
+		cerror(c, &v->start_mark,
+		       "time '%s' is out of range (00:00 to 23:59)", s);
+	else
+		r->time = PHRASE_TIME_AT;
+}
+
+static const struct field phrase_fields[] = {
+	{ "text", parse_phrase_text, offsetof(struct phrase_rule, text), 1, NULL },
+	{ "locale", parse_locale, offsetof(struct phrase_rule, locale), 0,
+	  &locale_tab },
+	{ "day", parse_phrase_day, offsetof(struct phrase_rule, day), 1, NULL },
+	{ "time", parse_phrase_time, 0, 1, NULL },
+};
+
+static void
+parse_phrases(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	size_t i;
+
+	(void)dst;
+	if (!want(c, v, YAML_SEQUENCE_NODE, f->key))
+		return;
+	c->nfphrases = seq_len(v);
+	c->fphrases = xcalloc(c->nfphrases, sizeof(*c->fphrases));
+	for (i = 0; i < c->nfphrases; i++) {
+		walk_map(c, seq_item(c, v, i), phrase_fields,
+			 sizeof(phrase_fields) / sizeof(*phrase_fields),
+			 &c->fphrases[i], "phrase");
+		if (c->fphrases[i].locale == NULL)
+			c->fphrases[i].locale = xstrdup("en");
+	}
+}
+
+/* ---- policies ----------------------------------------------------------- */
+
+static const struct enum_name anchor_names[] = {
+	{ "due", SCHED_ANCHOR_DUE }, { "target", SCHED_ANCHOR_TARGET },
+};
+static const struct enum_tab anchor_tab = { anchor_names, 2 };
+
+static const struct enum_name step_hours_names[] = {
+	{ "business", SCHED_HOURS_BUSINESS }, { "any", SCHED_HOURS_ANY },
+};
+static const struct enum_tab step_hours_tab = { step_hours_names, 2 };
+
+static const struct enum_name until_names[] = {
+	{ "ack", SCHED_UNTIL_ACK }, { "close", SCHED_UNTIL_CLOSE },
+};
+static const struct enum_tab until_tab = { until_names, 2 };
+
+typedef void (*name_fn)(struct ctx *c, const char *name, yaml_node_t *at);
+
+/* A list of names (a single string counts as a list of one); check sees
+ * each kept name with its node. */
+static char **
+name_list(struct ctx *c, yaml_node_t *v, const char *what, size_t *n,
+	  name_fn check)
+{
+	char **out;
+	size_t i, len;
+	int single = v->type == YAML_SCALAR_NODE && !is_null(v);
+
+	*n = 0;
+	if (!single && !want(c, v, YAML_SEQUENCE_NODE, what))
+		return NULL;
+	len = single ? 1 : seq_len(v);
+	out = xcalloc(len, sizeof(*out));
+	for (i = 0; i < len; i++) {
+		yaml_node_t *it = single ? v : seq_item(c, v, i);
+		const char *s = scalar(c, it, what);
+
+		if (s == NULL)
+			continue;
+		if (*s == '\0') {
+			cerror(c, &it->start_mark, "%s: must not be empty", what);
+			continue;
+		}
+		out[*n] = xstrdup(s);
+		check(c, out[*n], it);
+		(*n)++;
+	}
+	return out;
+}
+
+static void
+check_recipient(struct ctx *c, const char *r, yaml_node_t *at)
+{
+	size_t j;
+
+	for (j = 0; j < NROLES; j++)
+		if (strcmp(role_recipients[j], r) == 0)
+			return;
+	if (strncmp(r, "team:", 5) == 0)
+		add_ref(c, REF_TEAM, r + 5, "team", at);
+	else
+		add_ref(c, REF_STAFF, r, "recipient", at);
+}
+
+static void
+check_channel(struct ctx *c, const char *name, yaml_node_t *at)
+{
+	add_ref(c, REF_CHANNEL, name, "channel", at);
+}
+
+static void
+parse_recipients(struct ctx *c, yaml_node_t *v, void *dst,
+		 const struct field *f)
+{
+	struct sched_step *s = dst;
+
+	s->recipients = name_list(c, v, f->key, &s->nrecipients,
+				  check_recipient);
+	if (s->nrecipients == 0 && empty_list(v))
+		cerror(c, &v->start_mark, "%s: at least one recipient is needed",
+		       f->key);
+}
+
+static void
+parse_step_channels(struct ctx *c, yaml_node_t *v, void *dst,
+		    const struct field *f)
+{
+	struct sched_step *s = dst;
+
+	s->channels = name_list(c, v, f->key, &s->nchannels, check_channel);
+	if (s->nchannels == 0 && empty_list(v))
+		cerror(c, &v->start_mark, "%s: at least one channel is needed",
+		       f->key);
+}
+
+static void
+parse_repeat_max(struct ctx *c, yaml_node_t *v, void *dst,
+		 const struct field *f)
+{
+	const char *s = scalar(c, v, f->key);
+	int64_t n;
+
+	if (s == NULL)
+		return;
+	if (util_parse_int64(s, 1, 100, &n) != 0) {
+		cerror(c, &v->start_mark, "max '%s' is out of range (1 to 100)", s);
+		return;
+	}
+	*(int *)dst = (int)n;
+}
+
+static void
+parse_repeat_every(struct ctx *c, yaml_node_t *v, void *dst,
+		   const struct field *f)
+{
+	int64_t secs;
+
+	if (duration_of(c, v, f, &secs) != 0)
+		return;
+	if (secs <= 0)
+		cerror(c, &v->start_mark,
+		       "every '%s' is out of range (a duration above 0)",
+		       (const char *)v->data.scalar.value);
+	else
+		*(int64_t *)dst = secs;
+}
+
+static const struct field repeat_fields[] = {
+	{ "every", parse_repeat_every, offsetof(struct sched_step, repeat_every),
+	  1, NULL },
+	{ "max", parse_repeat_max, offsetof(struct sched_step, repeat_max), 1,
+	  NULL },
+};
+
+static void
+parse_repeat(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	walk_map(c, v, repeat_fields, sizeof(repeat_fields) / sizeof(*repeat_fields),
+		 dst, f->key);
+}
+
+static const struct field step_fields[] = {
+	{ "name", parse_string, offsetof(struct sched_step, name), 1, NULL },
+	{ "anchor", parse_enum, offsetof(struct sched_step, anchor), 0,
+	  &anchor_tab },
+	{ "offset", parse_duration, offsetof(struct sched_step, offset), 0, NULL },
+	{ "to", parse_recipients, 0, 1, NULL },
+	{ "channels", parse_step_channels, 0, 1, NULL },
+	{ "hours", parse_enum, offsetof(struct sched_step, hours), 0,
+	  &step_hours_tab },
+	{ "repeat", parse_repeat, 0, 0, NULL },
+	{ "until", parse_enum, offsetof(struct sched_step, until), 0, &until_tab },
+};
+
+static void
+parse_policy(struct ctx *c, yaml_node_t *v, struct sched_policy *p)
+{
+	size_t i, j;
+
+	if (empty_list(v)) {
+		cerror(c, &v->start_mark, "policy '%s' has no steps", p->name);
+		return;
+	}
+	if (!want(c, v, YAML_SEQUENCE_NODE, p->name))
+		return;
+	p->nsteps = seq_len(v);
+	p->steps = xcalloc(p->nsteps, sizeof(*p->steps));
+	for (i = 0; i < p->nsteps; i++) {
+		yaml_node_t *it = seq_item(c, v, i);
+
+		walk_map(c, it, step_fields, sizeof(step_fields) / sizeof(*step_fields),
+			 &p->steps[i], "step");
+		for (j = 0; j < i && p->steps[i].name != NULL; j++)
+			if (p->steps[j].name != NULL &&
+			    strcmp(p->steps[j].name, p->steps[i].name) == 0) {
+				cerror(c, &it->start_mark, "duplicate step '%s'",
+				       p->steps[i].name);
+				break;
+			}
+	}
+}
+
+static void
+parse_policies(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct config *cfg = dst;
+	size_t i;
+
+	if (!want(c, v, YAML_MAPPING_NODE, f->key))
+		return;
+	cfg->policies = xcalloc(map_len(v), sizeof(*cfg->policies));
+	for (i = 0; i < map_len(v); i++) {
+		struct sched_policy *p = &cfg->policies[cfg->npolicies];
+		const char *name = key_text(c, v, i);
+
+		if (name == NULL)
+			continue;
+		cfg->npolicies++;
+		p->name = xstrdup(name);
+		parse_policy(c, map_val(c, v, i), p);
+	}
+}
+
+/* ---- channels ----------------------------------------------------------- */
+
+struct channel_type {
+	const char *name;
+	enum cfg_channel_type type;
+	int supported;
+	int needs_path;
+};
+
+static const struct channel_type channel_types[] = {
+	{ "log", CFG_CHANNEL_LOG, 1, 0 },
+	{ "maildir", CFG_CHANNEL_MAILDIR, 1, 1 },
+	{ "smtp", CFG_CHANNEL_SMTP, 0, 0 },
+	{ "webhook", CFG_CHANNEL_WEBHOOK, 0, 0 },
+};
+#define NCHANNEL_TYPES (sizeof(channel_types) / sizeof(*channel_types))
+
+static const struct enum_name channel_type_names[] = {
+	{ "log", 0 }, { "maildir", 1 }, { "smtp", 2 }, { "webhook", 3 },
+};
+static const struct enum_tab channel_type_tab = { channel_type_names, 4 };
+
+static void
+parse_channel_type(struct ctx *c, yaml_node_t *v, void *dst,
+		   const struct field *f)
+{
+	int which = -1;
+
+	parse_enum(c, v, &which, f);
+	if (which < 0)
+		return;
+	if (!channel_types[which].supported) {
+		cerror(c, &v->start_mark, "channel type '%s' is not supported yet",
+		       channel_types[which].name);
+		return;
+	}
+	*(enum cfg_channel_type *)dst = channel_types[which].type;
+}
+
+static const struct field channel_fields[] = {
+	{ "type", parse_channel_type, offsetof(struct cfg_channel, type), 1,
+	  &channel_type_tab },
+	{ "path", parse_path, offsetof(struct cfg_channel, path), 0, NULL },
+};
+
+static void
+parse_channels(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct config *cfg = dst;
+	size_t i, t;
+
+	if (!want(c, v, YAML_MAPPING_NODE, f->key))
+		return;
+	cfg->channels = xcalloc(map_len(v), sizeof(*cfg->channels));
+	for (i = 0; i < map_len(v); i++) {
+		struct cfg_channel *ch = &cfg->channels[cfg->nchannels];
+		yaml_node_t *cv = map_val(c, v, i);
+		const char *name = key_text(c, v, i);
+
+		if (name == NULL)
+			continue;
+		cfg->nchannels++;
+		ch->name = xstrdup(name);
+		walk_map(c, cv, channel_fields,
+			 sizeof(channel_fields) / sizeof(*channel_fields), ch, name);
+		for (t = 0; t < NCHANNEL_TYPES; t++)
+			if (channel_types[t].type == ch->type &&
+			    channel_types[t].needs_path && ch->path == NULL)
+				cerror(c, &cv->start_mark,
+				       "channel '%s' of type %s needs a 'path'",
+				       name, channel_types[t].name);
+	}
+}
+
+/* ---- top level ------------------------------------------------------------ */
+
+static const struct field sections[] = {
+	{ "database", parse_path, offsetof(struct config, database), 0, NULL },
+	{ "default_site", parse_refname, offsetof(struct config, default_site), 0,
+	  (const void *)(intptr_t)REF_SITE },
+	{ "default_policy", parse_refname, offsetof(struct config, default_policy),
+	  0, (const void *)(intptr_t)REF_POLICY },
+	{ "sites", parse_sites, 0, 0, NULL },
+	{ "staff", parse_staff, 0, 0, NULL },
+	{ "teams", parse_teams, 0, 0, NULL },
+	{ "phrases", parse_phrases, 0, 0, NULL },
+	{ "policies", parse_policies, 0, 0, NULL },
+	{ "channels", parse_channels, 0, 0, NULL },
+	{ "daemon", parse_daemon, offsetof(struct config, daemon), 0, NULL },
+};
+
+/* ---- references ----------------------------------------------------------- */
+
+static const char *
+ref_name_at(const struct config *cfg, enum ref_kind k, size_t i)
+{
+	switch (k) {
+	case REF_STAFF: return i < cfg->nstaff ? cfg->staff[i].id : NULL;
+	case REF_TEAM: return i < cfg->nteams ? cfg->teams[i].id : NULL;
+	case REF_SITE: return i < cfg->nsites ? cfg->sites[i].id : NULL;
+	case REF_POLICY: return i < cfg->npolicies ? cfg->policies[i].name : NULL;
+	case REF_CHANNEL: return i < cfg->nchannels ? cfg->channels[i].name : NULL;
+	}
+	return NULL;
+}
+
+static size_t
+ref_count(const struct config *cfg, enum ref_kind k)
+{
+	switch (k) {
+	case REF_STAFF: return cfg->nstaff;
+	case REF_TEAM: return cfg->nteams;
+	case REF_SITE: return cfg->nsites;
+	case REF_POLICY: return cfg->npolicies;
+	case REF_CHANNEL: return cfg->nchannels;
+	}
+	return 0;
+}
+
+static void
+check_ref(struct ctx *c, const struct ref *r)
+{
+	static const char *const kinds[] = {
+		"staff member", "team", "site", "policy", "channel",
+	};
+	const char *best = NULL;
+	char msg[512], hint[160] = "";
+	size_t i, n = ref_count(c->cfg, r->kind);
+	int bestd = 3;
+
+	if (r->self != NULL && strcmp(r->self, r->name) == 0) {
+		snprintf(msg, sizeof(msg), "staff '%s' cannot be their own manager",
+			 r->name);
+		cerror_at(c, r->line, r->col, msg);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		const char *name = ref_name_at(c->cfg, r->kind, i);
+		int d;
+
+		if (name == NULL)
+			continue;
+		if (strcmp(name, r->name) == 0)
+			return;
+		d = util_edit_distance(name, r->name);
+		if (d < bestd) {
+			bestd = d;
+			best = name;
+		}
+	}
+	if (best != NULL)
+		snprintf(hint, sizeof(hint), "; did you mean '%s'?", best);
+	if (r->kind == REF_STAFF)
+		snprintf(msg, sizeof(msg), "%s '%s' is not on staff%s", r->label,
+			 r->name, hint);
+	else
+		snprintf(msg, sizeof(msg), "unknown %s '%s'%s", kinds[r->kind],
+			 r->name, hint);
+	cerror_at(c, r->line, r->col, msg);
+}
+
+/* ---- assembly ------------------------------------------------------------- */
+
+static void
+phrase_rule_clear(struct phrase_rule *r)
+{
+	free(r->text);
+	free(r->locale);
+	r->text = NULL;
+	r->locale = NULL;
+}
+
+/* Shipped defaults first; a file phrase with the same text and locale
+ * replaces its default, the others are appended. */
+static void
+merge_phrases(struct ctx *c)
+{
+	struct config *cfg = c->cfg;
+	const struct phrase_rule *def;
+	size_t ndef, i, j;
+
+	def = phrase_defaults(&ndef);
+	cfg->phrases = xcalloc(ndef + c->nfphrases, sizeof(*cfg->phrases));
+	for (i = 0; i < ndef; i++) {
+		cfg->phrases[i] = def[i];
+		cfg->phrases[i].text = xstrdup(def[i].text);
+		cfg->phrases[i].locale = xstrdup(def[i].locale);
+	}
+	cfg->nphrases = ndef;
+	for (i = 0; i < c->nfphrases; i++) {
+		struct phrase_rule *r = &c->fphrases[i];
+
+		if (r->text == NULL)
+			continue;
+		for (j = 0; j < cfg->nphrases; j++)
+			if (strcmp(cfg->phrases[j].text, r->text) == 0 &&
+			    strcmp(cfg->phrases[j].locale, r->locale) == 0)
+				break;
+		if (j < cfg->nphrases)
+			phrase_rule_clear(&cfg->phrases[j]);
+		else
+			cfg->nphrases++;
+		cfg->phrases[j] = *r;
+		r->text = r->locale = NULL;
+	}
+}
+
+static void
+apply_defaults(struct ctx *c)
+{
+	struct config *cfg = c->cfg;
+	size_t i;
+
+	if (cfg->database == NULL)
+		cfg->database = xstrdup(DEFAULT_DATABASE);
+	if (cfg->default_site == NULL && cfg->nsites > 0)
+		cfg->default_site = xstrdup(cfg->sites[0].id);
+	merge_phrases(c);
+	for (i = 0; i < c->nrefs; i++)
+		check_ref(c, &c->refs[i]);
+}
+
+/* The absolute folder of the file at path (or its relative one). */
+static char *
+file_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir, *abs;
+
+	if (slash == NULL)
+		dir = xstrdup(".");
+	else if (slash == path)
+		dir = xstrdup("/");
+	else
+		dir = xstrndup(path, (size_t)(slash - path));
+	abs = realpath(dir, NULL);
+	if (abs == NULL)
+		return dir;
+	free(dir);
+	return abs;
+}
+
+/* Line and column of byte offset off of fp (a reader error only knows
+ * its offset). */
+static void
+offset_position(FILE *fp, size_t off, int *line, int *col)
+{
+	size_t i;
+	int ch;
+
+	*line = 1;
+	*col = 1;
+	rewind(fp);
+	for (i = 0; i < off && (ch = getc(fp)) != EOF; i++) {
+		if (ch == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if ((ch & 0xC0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+static void
+syntax_error(struct ctx *c, const yaml_parser_t *p, FILE *fp)
+{
+	char msg[512];
+	int line, col;
+
+	if (p->error == YAML_READER_ERROR) {
+		offset_position(fp, p->problem_offset, &line, &col);
+		snprintf(msg, sizeof(msg), "cannot read the file: %s",
+			 p->problem ? p->problem : "read error");
+		cerror_at(c, line, col, msg);
+		return;
+	}
+	if (p->context != NULL)
+		cerror(c, &p->problem_mark, "YAML syntax error: %s %s",
+		       p->problem ? p->problem : "?", p->context);
+	else
+		cerror(c, &p->problem_mark, "YAML syntax error: %s",
+		       p->problem ? p->problem : "?");
+}
+
+/* Parses the open file into c (doc must be deleted by the caller). */
+static void
+load_doc(struct ctx *c, FILE *fp, yaml_document_t *doc, int *have_doc)
+{
+	yaml_parser_t parser;
+	yaml_document_t extra;
+	yaml_node_t *root;
+
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_file(&parser, fp);
+	if (!yaml_parser_load(&parser, doc)) {
+		syntax_error(c, &parser, fp);
+		goto out;
+	}
+	*have_doc = 1;
+	c->doc = doc;
+	root = yaml_document_get_root_node(doc);
+	if (root != NULL)
+		walk_map(c, root, sections, sizeof(sections) / sizeof(*sections),
+			 c->cfg, "top level");
+	if (!yaml_parser_load(&parser, &extra)) {
+		syntax_error(c, &parser, fp);
+		goto out;
+	}
+	if (yaml_document_get_root_node(&extra) != NULL)
+		cerror(c, &extra.start_mark, "only one YAML document is allowed");
+	yaml_document_delete(&extra);
+out:
+	yaml_parser_delete(&parser);
+}
+
+static void
+ctx_finish(struct ctx *c, struct config_errors *errs)
+{
+	size_t i;
+
+	if (c->nerrs > 1)
+		qsort(c->errs, c->nerrs, sizeof(*c->errs), cerr_cmp);
+	for (i = 0; i < c->nerrs; i++)
+		errs_push(errs, c->errs[i].msg);
+	free(c->errs);
+	free(c->refs);
+	for (i = 0; i < c->nfphrases; i++)
+		phrase_rule_clear(&c->fphrases[i]);
+	free(c->fphrases);
+	free(c->dir);
+}
+
+struct config *
+config_load(const char *path, struct config_errors *errs)
+{
+	struct ctx c = { .file = path };
+	yaml_document_t doc;
+	int have_doc = 0;
+	FILE *fp = fopen(path, "rb");
+
+	if (fp == NULL) {
+		errs_push(errs, xasprintf("%s: cannot open: %s", path,
+					  strerror(errno)));
+		return NULL;
+	}
+	c.cfg = xcalloc(1, sizeof(*c.cfg));
+	c.cfg->path = xstrdup(path);
+	c.dir = file_dir(path);
+	load_doc(&c, fp, &doc, &have_doc);
+	fclose(fp);
+	if (have_doc)
+		apply_defaults(&c);
+	if (have_doc)
+		yaml_document_delete(&doc);
+	if (c.nerrs > 0) {
+		config_free(c.cfg);
+		c.cfg = NULL;
+	}
+	ctx_finish(&c, errs);
+	return c.cfg;
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nsites; i++)
+		cal_site_clear(&cfg->sites[i]);
+	for (i = 0; i < cfg->nstaff; i++) {
+		struct cfg_staff *s = &cfg->staff[i];
+
+		free(s->id); free(s->name); free(s->email); free(s->phone);
+		free(s->locale); free(s->team); free(s->manager);
+	}
+	for (i = 0; i < cfg->nteams; i++) {
+		free(cfg->teams[i].id); free(cfg->teams[i].lead);
+		free(cfg->teams[i].site); free(cfg->teams[i].policy);
+	}
+	for (i = 0; i < cfg->nphrases; i++)
+		phrase_rule_clear(&cfg->phrases[i]);
+	for (i = 0; i < cfg->npolicies; i++)
+		sched_policy_clear(&cfg->policies[i]);
+	for (i = 0; i < cfg->nchannels; i++) {
+		free(cfg->channels[i].name);
+		free(cfg->channels[i].path);
+	}
+	free(cfg->sites); free(cfg->staff); free(cfg->teams);
+	free(cfg->phrases); free(cfg->policies); free(cfg->channels);
+	free(cfg->path); free(cfg->database); free(cfg->default_site);
+	free(cfg->default_policy);
+	free(cfg);
+}
+
+void
+config_errors_clear(struct config_errors *errs)
+{
+	size_t i;
+
+	if (errs == NULL)
+		return;
+	for (i = 0; i < errs->n; i++)
+		free(errs->msg[i]);
+	free(errs->msg);
+	errs->msg = NULL;
+	errs->n = 0;
+}
+
+const struct cfg_staff *
+config_staff(const struct config *cfg, const char *id)
+{
+	size_t i;
+
+	for (i = 0; cfg != NULL && id != NULL && i < cfg->nstaff; i++)
+		if (cfg->staff[i].id != NULL && strcmp(cfg->staff[i].id, id) == 0)
+			return &cfg->staff[i];
+	return NULL;
+}
+
+const struct cfg_team *
+config_team(const struct config *cfg, const char *id)
+{
+	size_t i;
+
+	for (i = 0; cfg != NULL && id != NULL && i < cfg->nteams; i++)
+		if (strcmp(cfg->teams[i].id, id) == 0)
+			return &cfg->teams[i];
+	return NULL;
+}
+
+const struct cal_site *
+config_site(const struct config *cfg, const char *id)
+{
+	size_t i;
+
+	for (i = 0; cfg != NULL && id != NULL && i < cfg->nsites; i++)
+		if (strcmp(cfg->sites[i].id, id) == 0)
+			return &cfg->sites[i];
+	return NULL;
+}
+
+const struct sched_policy *
+config_policy(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; cfg != NULL && name != NULL && i < cfg->npolicies; i++)
+		if (strcmp(cfg->policies[i].name, name) == 0)
+			return &cfg->policies[i];
+	return NULL;
+}
+
+const struct cfg_channel *
+config_channel(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; cfg != NULL && name != NULL && i < cfg->nchannels; i++)
+		if (strcmp(cfg->channels[i].name, name) == 0)
+			return &cfg->channels[i];
+	return NULL;
+}
