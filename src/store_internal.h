@@ -1,0 +1,52 @@
+/*
+ * store_internal: what store.c and store_outbox.c share — the handle, the
+ * transaction helpers, row readers and the timeline writer.  Private to
+ * src/store*.c; nothing else includes sqlite3.h or this file.
+ */
+#ifndef PROMISED_STORE_INTERNAL_H
+#define PROMISED_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "promised/store.h"
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	store_next_fn next_fn;
+	void *next_ctx;
+	int busy_ms;
+};
+
+/* Maps a sqlite3 result code to a store_rc and writes a message that says
+ * what was being done and names the database file. */
+int store_sqlerr(struct store *st, int src, const char *what, char *err,
+		 size_t errlen);
+/* Prepares static SQL; STORE_OK or a mapped error. */
+int store_prepare(struct store *st, const char *sql, sqlite3_stmt **out,
+		  char *err, size_t errlen);
+/* BEGIN IMMEDIATE; STORE_OK or STORE_BUSY/STORE_READONLY/STORE_ERR. */
+int store_begin(struct store *st, char *err, size_t errlen);
+/* COMMIT when rc is STORE_OK, else ROLLBACK; returns the final rc. */
+int store_end(struct store *st, int rc, char *err, size_t errlen);
+/* Binds s as text, or NULL when s is NULL. */
+int store_bind_text(sqlite3_stmt *stmt, int idx, const char *s);
+/* Returns an owned copy of a text column, NULL for SQL NULL. */
+char *store_col_text(sqlite3_stmt *stmt, int idx);
+
+/* Loads promise id inside the current transaction (STORE_NOTFOUND). */
+int store_load(struct store *st, int64_t id, struct promise *out,
+	       char *err, size_t errlen);
+/* Writes every column of p back (by p->id). */
+int store_save(struct store *st, const struct promise *p, char *err,
+	       size_t errlen);
+/* The installed scheduler, or the default, evaluated for p at now. */
+int64_t store_next_of(struct store *st, const struct promise *p,
+		      int64_t now);
+/* Appends one event to the timeline of promise_id. */
+int store_event_add(struct store *st, int64_t promise_id,
+		    enum event_kind kind, const char *actor,
+		    const char *detail, int64_t old_due, int64_t new_due,
+		    int64_t now, char *err, size_t errlen);
+
+#endif

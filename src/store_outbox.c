@@ -1,0 +1,628 @@
+/*
+ * store_outbox: the daemon's side of the store — when to wake, which
+ * promises have due steps, firing a step (notifications, lapse, watermark
+ * and next_step_at in one transaction) and the outbox state machine
+ * pending -> sending -> sent | retry | dead.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "promised/store.h"
+#include "promised/util.h"
+#include "promised/xmalloc.h"
+#include "store_internal.h"
+
+#define NOTIF_COLS \
+	"id, promise_id, step, step_index, repeat, channel_index, channel," \
+	" recipient, subject, body, idem_key, state, attempts, late," \
+	" scheduled_at, next_try_at, created_at, sent_at, last_error," \
+	" provider_id"
+
+/* One MIN over an index; *out stays when the result is NULL. */
+static int
+min_of(struct store *st, const char *sql, const char *state, int64_t *out,
+       char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, src;
+
+	rc = store_prepare(st, sql, &stmt, err, errlen);
+	if (rc != STORE_OK)
+		goto out;
+	if (state != NULL)
+		store_bind_text(stmt, 1, state);
+	src = sqlite3_step(stmt);
+	if (src == SQLITE_ROW) {
+		if (sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+			*out = sqlite3_column_int64(stmt, 0);
+	} else {
+		rc = store_sqlerr(st, src, "finding the next wake-up", err,
+				  errlen);
+	}
+out:
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int
+store_next_wake(struct store *st, int64_t *out, char *err, size_t errlen)
+{
+	static const char *const states[] = { "pending", "retry" };
+	int64_t best = 0, v;
+	size_t i;
+	int rc;
+
+	*out = 0;
+	v = 0;
+	rc = min_of(st, "SELECT MIN(next_step_at) FROM promises"
+		    " WHERE state <> 'closed' AND next_step_at > 0", NULL, &v,
+		    err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	best = v;
+	/* One query per state so each is a single (state, next_try_at)
+	 * index lookup. */
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		v = 0;
+		rc = min_of(st, "SELECT MIN(next_try_at) FROM notifications"
+			    " WHERE state = ?1", states[i], &v, err, errlen);
+		if (rc != STORE_OK)
+			return rc;
+		if (v > 0 && (best == 0 || v < best))
+			best = v;
+	}
+	*out = best;
+	return STORE_OK;
+}
+
+int
+store_due_promises(struct store *st, int64_t now, size_t limit,
+		   int64_t **ids, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	int64_t *arr = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc, src;
+
+	rc = store_prepare(st, "SELECT id FROM promises"
+			   " WHERE state <> 'closed' AND next_step_at > 0"
+			   " AND next_step_at <= ?1"
+			   " ORDER BY next_step_at, id LIMIT ?2",
+			   &stmt, err, errlen);
+	if (rc != STORE_OK)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, now);
+	sqlite3_bind_int64(stmt, 2, limit == 0 || limit > INT64_MAX ? -1 :
+			   (int64_t)limit);
+	while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			arr = xreallocarray(arr, cap, sizeof(*arr));
+		}
+		arr[cnt++] = sqlite3_column_int64(stmt, 0);
+	}
+	if (src != SQLITE_DONE)
+		rc = store_sqlerr(st, src, "finding due promises", err, errlen);
+out:
+	sqlite3_finalize(stmt);
+	if (rc != STORE_OK) {
+		free(arr);
+		arr = NULL;
+		cnt = 0;
+	}
+	*ids = arr;
+	*n = cnt;
+	return rc;
+}
+
+/* ---- Firing --------------------------------------------------------- */
+
+static int
+check_fire(const struct store_fire *f, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (f->kind != EVENT_REMINDED && f->kind != EVENT_ESCALATED) {
+		util_seterr(err, errlen, "fire kind must be reminded or "
+			    "escalated");
+		return STORE_INVALID;
+	}
+	for (i = 0; i < f->nnotifs; i++) {
+		const struct notification *nt = &f->notifs[i];
+
+		if (nt->idem_key == NULL || *nt->idem_key == '\0' ||
+		    nt->channel == NULL || nt->recipient == NULL) {
+			util_seterr(err, errlen, "notification %zu needs an "
+				    "idem_key, a channel and a recipient", i);
+			return STORE_INVALID;
+		}
+	}
+	return STORE_OK;
+}
+
+/* INSERT OR IGNORE: a step already queued (same idem_key) is skipped. */
+static int
+insert_notifs(struct store *st, int64_t pid, const struct store_fire *f,
+	      int64_t now, size_t *added, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	size_t i;
+	int rc;
+
+	*added = 0;
+	rc = store_prepare(st, "INSERT OR IGNORE INTO notifications"
+		" (promise_id, step, step_index, repeat, channel_index,"
+		" channel, recipient, subject, body, idem_key, state,"
+		" attempts, late, scheduled_at, next_try_at, created_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+		" 'pending', 0, ?11, ?12, ?13, ?14)", &stmt, err, errlen);
+	for (i = 0; rc == STORE_OK && i < f->nnotifs; i++) {
+		const struct notification *nt = &f->notifs[i];
+
+		sqlite3_reset(stmt);
+		sqlite3_bind_int64(stmt, 1, pid);
+		store_bind_text(stmt, 2, nt->step != NULL ? nt->step : "");
+		sqlite3_bind_int(stmt, 3, nt->step_index);
+		sqlite3_bind_int(stmt, 4, nt->repeat);
+		sqlite3_bind_int(stmt, 5, nt->channel_index);
+		store_bind_text(stmt, 6, nt->channel);
+		store_bind_text(stmt, 7, nt->recipient);
+		store_bind_text(stmt, 8, nt->subject);
+		store_bind_text(stmt, 9, nt->body);
+		store_bind_text(stmt, 10, nt->idem_key);
+		sqlite3_bind_int(stmt, 11, nt->late != 0);
+		sqlite3_bind_int64(stmt, 12, nt->scheduled_at);
+		sqlite3_bind_int64(stmt, 13, nt->next_try_at > 0 ?
+				   nt->next_try_at : now);
+		sqlite3_bind_int64(stmt, 14, now);
+		if (sqlite3_step(stmt) != SQLITE_DONE)
+			rc = store_sqlerr(st, sqlite3_errcode(st->db),
+					  "queueing a notification", err,
+					  errlen);
+		else
+			*added += (size_t)sqlite3_changes(st->db);
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static int
+fire_tx(struct store *st, struct promise *p, const struct store_fire *f,
+	int64_t now, char *err, size_t errlen)
+{
+	char due[32], *detail = NULL;
+	size_t added = 0;
+	int rc;
+
+	if (p->state == PROMISE_CLOSED) {
+		util_seterr(err, errlen, "promise %" PRId64 " is closed; "
+			    "nothing fired", p->id);
+		return STORE_CONFLICT;
+	}
+	/* The lapse happens once, however often its step fires. */
+	if (f->mark_lapsed && p->lapsed_at == 0) {
+		p->lapsed_at = now;
+		util_format_utc(p->due_at, due, sizeof(due));
+		detail = xasprintf("due %s passed while %s", due,
+				   promise_state_name(p->state));
+		rc = store_event_add(st, p->id, EVENT_LAPSED, "promised",
+				     detail, 0, 0, now, err, errlen);
+		free(detail);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	rc = insert_notifs(st, p->id, f, now, &added, err, errlen);
+	if (rc == STORE_OK && added > 0)
+		rc = store_event_add(st, p->id, f->kind, "promised",
+				     f->detail, 0, 0, now, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	if (f->fired_through > p->fired_through)
+		p->fired_through = f->fired_through;
+	p->next_step_at = store_next_of(st, p, now);
+	return store_save(st, p, err, errlen);
+}
+
+int
+store_fire(struct store *st, int64_t promise_id,
+	   const struct store_fire *fire, int64_t now, char *err,
+	   size_t errlen)
+{
+	struct promise p;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	rc = check_fire(fire, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	rc = store_begin(st, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	rc = store_load(st, promise_id, &p, err, errlen);
+	if (rc == STORE_OK)
+		rc = fire_tx(st, &p, fire, now, err, errlen);
+	rc = store_end(st, rc, err, errlen);
+	promise_clear(&p);
+	return rc;
+}
+
+static int
+open_ids(struct store *st, int64_t **ids, size_t *n, char *err,
+	 size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	size_t cap = 0;
+	int rc, src;
+
+	*ids = NULL;
+	*n = 0;
+	rc = store_prepare(st, "SELECT id FROM promises"
+			   " WHERE state <> 'closed' ORDER BY id", &stmt, err,
+			   errlen);
+	if (rc != STORE_OK)
+		return rc;
+	while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			*ids = xreallocarray(*ids, cap, sizeof(**ids));
+		}
+		(*ids)[(*n)++] = sqlite3_column_int64(stmt, 0);
+	}
+	if (src != SQLITE_DONE)
+		rc = store_sqlerr(st, src, "listing open promises", err,
+				  errlen);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int
+store_recompute_all(struct store *st, int64_t now, char *err, size_t errlen)
+{
+	struct promise p;
+	int64_t *ids = NULL, next;
+	size_t i, n = 0;
+	int rc;
+
+	rc = store_begin(st, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	rc = open_ids(st, &ids, &n, err, errlen);
+	for (i = 0; rc == STORE_OK && i < n; i++) {
+		rc = store_load(st, ids[i], &p, err, errlen);
+		if (rc != STORE_OK)
+			break;
+		next = store_next_of(st, &p, now);
+		if (next != p.next_step_at) {
+			p.next_step_at = next;
+			rc = store_save(st, &p, err, errlen);
+		}
+		promise_clear(&p);
+	}
+	free(ids);
+	return store_end(st, rc, err, errlen);
+}
+
+/* ---- The outbox ----------------------------------------------------- */
+
+static void
+read_notif(sqlite3_stmt *stmt, struct notification *nt)
+{
+	const char *s;
+
+	memset(nt, 0, sizeof(*nt));
+	nt->id = sqlite3_column_int64(stmt, 0);
+	nt->promise_id = sqlite3_column_int64(stmt, 1);
+	nt->step = store_col_text(stmt, 2);
+	nt->step_index = sqlite3_column_int(stmt, 3);
+	nt->repeat = sqlite3_column_int(stmt, 4);
+	nt->channel_index = sqlite3_column_int(stmt, 5);
+	nt->channel = store_col_text(stmt, 6);
+	nt->recipient = store_col_text(stmt, 7);
+	nt->subject = store_col_text(stmt, 8);
+	nt->body = store_col_text(stmt, 9);
+	nt->idem_key = store_col_text(stmt, 10);
+	s = (const char *)sqlite3_column_text(stmt, 11);
+	if (s == NULL || notif_state_parse(s, &nt->state) == -1)
+		nt->state = NOTIF_PENDING;
+	nt->attempts = sqlite3_column_int(stmt, 12);
+	nt->late = sqlite3_column_int(stmt, 13);
+	nt->scheduled_at = sqlite3_column_int64(stmt, 14);
+	nt->next_try_at = sqlite3_column_int64(stmt, 15);
+	nt->created_at = sqlite3_column_int64(stmt, 16);
+	nt->sent_at = sqlite3_column_int64(stmt, 17);
+	nt->last_error = store_col_text(stmt, 18);
+	nt->provider_id = store_col_text(stmt, 19);
+}
+
+/* Steps a prepared SELECT of NOTIF_COLS into an owned array. */
+static int
+collect_notifs(struct store *st, sqlite3_stmt *stmt,
+	       struct notification **out, size_t *n, char *err,
+	       size_t errlen)
+{
+	struct notification *arr = NULL;
+	size_t cnt = 0, cap = 0;
+	int src;
+
+	while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			arr = xreallocarray(arr, cap, sizeof(*arr));
+		}
+		read_notif(stmt, &arr[cnt++]);
+	}
+	if (src != SQLITE_DONE) {
+		notification_free_array(arr, cnt);
+		*out = NULL;
+		*n = 0;
+		return store_sqlerr(st, src, "reading the outbox", err,
+				    errlen);
+	}
+	*out = arr;
+	*n = cnt;
+	return STORE_OK;
+}
+
+static int
+exec_bound(struct store *st, const char *sql, int64_t a, int64_t b,
+	   const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, src;
+
+	rc = store_prepare(st, sql, &stmt, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	/* Statements use ?1, ?2 or neither; binding only what exists. */
+	if (sqlite3_bind_parameter_count(stmt) >= 1)
+		sqlite3_bind_int64(stmt, 1, a);
+	if (sqlite3_bind_parameter_count(stmt) >= 2)
+		sqlite3_bind_int64(stmt, 2, b);
+	src = sqlite3_step(stmt);
+	if (src != SQLITE_DONE)
+		rc = store_sqlerr(st, src, what, err, errlen);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int
+store_outbox_recover(struct store *st, size_t *n, char *err, size_t errlen)
+{
+	int rc;
+
+	*n = 0;
+	rc = store_begin(st, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	rc = exec_bound(st, "UPDATE notifications SET state = 'pending'"
+			" WHERE state = 'sending'", 0, 0,
+			"recovering the outbox", err, errlen);
+	if (rc == STORE_OK)
+		*n = (size_t)sqlite3_changes(st->db);
+	return store_end(st, rc, err, errlen);
+}
+
+int
+store_outbox_claim(struct store *st, int64_t now, size_t limit,
+		   struct notification **out, size_t *n, char *err,
+		   size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = store_begin(st, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	rc = store_prepare(st, "SELECT " NOTIF_COLS " FROM notifications"
+			   " WHERE state IN ('pending', 'retry')"
+			   " AND next_try_at <= ?1"
+			   " ORDER BY next_try_at, id LIMIT ?2", &stmt, err,
+			   errlen);
+	if (rc != STORE_OK)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, now);
+	sqlite3_bind_int64(stmt, 2, limit == 0 || limit > INT64_MAX ? -1 :
+			   (int64_t)limit);
+	rc = collect_notifs(st, stmt, out, n, err, errlen);
+	for (i = 0; rc == STORE_OK && i < *n; i++) {
+		rc = exec_bound(st, "UPDATE notifications SET state ="
+				" 'sending', attempts = attempts + 1"
+				" WHERE id = ?1", (*out)[i].id, 0,
+				"claiming a notification", err, errlen);
+		(*out)[i].state = NOTIF_SENDING;
+		(*out)[i].attempts++;
+	}
+out:
+	sqlite3_finalize(stmt);
+	rc = store_end(st, rc, err, errlen);
+	if (rc != STORE_OK) {
+		notification_free_array(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+static int
+load_notif(struct store *st, int64_t id, struct notification *nt,
+	   char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	struct notification *arr = NULL;
+	size_t n = 0;
+	int rc;
+
+	rc = store_prepare(st, "SELECT " NOTIF_COLS " FROM notifications"
+			   " WHERE id = ?1", &stmt, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = collect_notifs(st, stmt, &arr, &n, err, errlen);
+	sqlite3_finalize(stmt);
+	if (rc == STORE_OK && n == 0) {
+		util_seterr(err, errlen, "no notification %" PRId64, id);
+		rc = STORE_NOTFOUND;
+	}
+	if (rc == STORE_OK) {
+		*nt = arr[0];
+		free(arr);
+	}
+	return rc;
+}
+
+static int
+save_result(struct store *st, const struct notification *nt, char *err,
+	    size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, src;
+
+	rc = store_prepare(st, "UPDATE notifications SET state = ?2,"
+			   " next_try_at = ?3, sent_at = ?4,"
+			   " last_error = ?5, provider_id = ?6 WHERE id = ?1",
+			   &stmt, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, nt->id);
+	store_bind_text(stmt, 2, notif_state_name(nt->state));
+	sqlite3_bind_int64(stmt, 3, nt->next_try_at);
+	sqlite3_bind_int64(stmt, 4, nt->sent_at);
+	store_bind_text(stmt, 5, nt->last_error);
+	store_bind_text(stmt, 6, nt->provider_id);
+	src = sqlite3_step(stmt);
+	if (src != SQLITE_DONE)
+		rc = store_sqlerr(st, src, "recording a send result", err,
+				  errlen);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* Applies the result to the loaded row; a dead row leaves a note. */
+static int
+result_tx(struct store *st, struct notification *nt, enum notif_state state,
+	  int64_t next_try_at, const char *error, const char *provider_id,
+	  int64_t now, char *err, size_t errlen)
+{
+	char *detail;
+	int rc;
+
+	if (nt->state != NOTIF_SENDING) {
+		util_seterr(err, errlen, "notification %" PRId64 " is %s, not "
+			    "sending", nt->id, notif_state_name(nt->state));
+		return STORE_CONFLICT;
+	}
+	nt->state = state;
+	if (state == NOTIF_SENT) {
+		nt->sent_at = now;
+		free(nt->provider_id);
+		nt->provider_id = xstrdup(provider_id);
+	} else {
+		free(nt->last_error);
+		nt->last_error = xstrdup(error != NULL ? error : "unknown error");
+		if (state == NOTIF_RETRY)
+			nt->next_try_at = next_try_at > now ? next_try_at : now;
+	}
+	rc = save_result(st, nt, err, errlen);
+	if (rc != STORE_OK || state != NOTIF_DEAD)
+		return rc;
+	detail = xasprintf("notification %" PRId64 " to %s via %s dead: %s",
+			   nt->id, nt->recipient, nt->channel, nt->last_error);
+	rc = store_event_add(st, nt->promise_id, EVENT_NOTE, "promised",
+			     detail, 0, 0, now, err, errlen);
+	free(detail);
+	return rc;
+}
+
+int
+store_outbox_result(struct store *st, int64_t id, enum notif_state state,
+		    int64_t next_try_at, const char *error,
+		    const char *provider_id, int64_t now, char *err,
+		    size_t errlen)
+{
+	struct notification nt;
+	int rc;
+
+	memset(&nt, 0, sizeof(nt));
+	if (state != NOTIF_SENT && state != NOTIF_RETRY &&
+	    state != NOTIF_DEAD) {
+		util_seterr(err, errlen, "a send result is sent, retry or "
+			    "dead, not %s", notif_state_name(state));
+		return STORE_INVALID;
+	}
+	rc = store_begin(st, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	rc = load_notif(st, id, &nt, err, errlen);
+	if (rc == STORE_OK)
+		rc = result_tx(st, &nt, state, next_try_at, error,
+			       provider_id, now, err, errlen);
+	rc = store_end(st, rc, err, errlen);
+	notification_clear(&nt);
+	return rc;
+}
+
+int
+store_outbox_list(struct store *st, int state, int64_t promise_id,
+		  size_t limit, struct notification **out, size_t *n,
+		  char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (state >= NOTIF_STATE_COUNT) {
+		util_seterr(err, errlen, "unknown notification state %d",
+			    state);
+		return STORE_INVALID;
+	}
+	rc = store_prepare(st, "SELECT " NOTIF_COLS " FROM notifications"
+			   " WHERE (?1 IS NULL OR state = ?1)"
+			   " AND (?2 = 0 OR promise_id = ?2)"
+			   " ORDER BY id DESC LIMIT ?3", &stmt, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	store_bind_text(stmt, 1, state < 0 ? NULL :
+			notif_state_name((enum notif_state)state));
+	sqlite3_bind_int64(stmt, 2, promise_id);
+	sqlite3_bind_int64(stmt, 3, limit == 0 || limit > INT64_MAX ? -1 :
+			   (int64_t)limit);
+	rc = collect_notifs(st, stmt, out, n, err, errlen);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int
+store_outbox_retry(struct store *st, int64_t id, int64_t now, char *err,
+		   size_t errlen)
+{
+	struct notification nt;
+	int rc;
+
+	memset(&nt, 0, sizeof(nt));
+	rc = store_begin(st, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	rc = load_notif(st, id, &nt, err, errlen);
+	if (rc != STORE_OK)
+		goto out;
+	if (nt.state != NOTIF_DEAD && nt.state != NOTIF_RETRY) {
+		util_seterr(err, errlen, "notification %" PRId64 " is %s; only "
+			    "dead or retry rows can be retried", id,
+			    notif_state_name(nt.state));
+		rc = STORE_CONFLICT;
+		goto out;
+	}
+	nt.state = NOTIF_PENDING;
+	nt.next_try_at = now;
+	rc = save_result(st, &nt, err, errlen);
+out:
+	rc = store_end(st, rc, err, errlen);
+	notification_clear(&nt);
+	return rc;
+}
