@@ -110,6 +110,20 @@ sched_step_instant(const struct promise *p, const struct sched_step *s,
 	return t;
 }
 
+/*
+ * Everything at or before the watermark is done.  Steps that lay before
+ * the promise was created are done too: whoever typed the promise knows
+ * of it already, and a burst of stale reminders would only teach people
+ * to ignore them.
+ */
+static int64_t
+done_through(const struct promise *p)
+{
+	if (p->created_at - 1 > p->fired_through)
+		return p->created_at - 1;
+	return p->fired_through;
+}
+
 int
 sched_lapse_due(const struct promise *p, int64_t now)
 {
@@ -135,7 +149,7 @@ sched_next(const struct promise *p, const struct sched_policy *policy,
 			continue;
 		for (r = 0; r < step_firings(s); r++) {
 			t = sched_step_instant(p, s, r, site);
-			if (t <= p->fired_through)
+			if (t <= done_through(p))
 				continue;
 			if (best == 0 || t < best)
 				best = t;
@@ -143,7 +157,7 @@ sched_next(const struct promise *p, const struct sched_policy *policy,
 		}
 	}
 	/* The lapse must be noticed even when no step sits at due. */
-	if (p->lapsed_at == 0 && p->due_at > p->fired_through &&
+	if (p->lapsed_at == 0 && p->due_at > done_through(p) &&
 	    (best == 0 || p->due_at < best))
 		best = p->due_at;
 	return best;
@@ -173,7 +187,7 @@ scan_due(const struct promise *p, const struct sched_policy *policy,
 			continue;
 		for (r = 0; r < step_firings(s); r++) {
 			t = sched_step_instant(p, s, r, site);
-			if (t <= p->fired_through || t > now)
+			if (t <= done_through(p) || t > now)
 				continue;
 			if (sc->n == 0 || t < sc->first)
 				sc->first = t;

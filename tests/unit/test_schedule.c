@@ -506,6 +506,36 @@ test_lapse_without_step_at_due(void **state)
 	assert_int_equal(sched_lapse_due(&p, p.due_at + HOUR), 0);
 }
 
+/* A promise typed in 20 minutes before its due: the reminder (2 h before
+ * target) and the last call (15 min before due) lay before it existed and
+ * are skipped; the lapse at due is the first step, and nothing is late. */
+static void
+test_steps_before_creation_are_skipped(void **state)
+{
+	struct promise p = make_promise();
+	struct sched_hit hits[8];
+	int late = -1;
+
+	(void)state;
+	make_example();
+	p.created_at = p.due_at - 20 * MIN + 30;
+	assert_int_equal(sched_next(&p, &example, NULL, p.created_at),
+			 p.due_at - 15 * MIN);
+	p.created_at = p.due_at - 10 * MIN;
+	assert_int_equal(sched_next(&p, &example, NULL, p.created_at),
+			 p.due_at);
+	assert_int_equal(sched_due(&p, &example, NULL, p.due_at - MIN, hits,
+				   8, &late), 0);
+	assert_int_equal(sched_due(&p, &example, NULL, p.due_at, hits, 8,
+				   &late), 1);
+	assert_int_equal(hits[0].step, 2);
+	assert_int_equal(late, 0);
+	/* A promise created exactly at a step's instant still gets it. */
+	p.created_at = p.due_at;
+	assert_int_equal(sched_next(&p, &example, NULL, p.created_at),
+			 p.due_at);
+}
+
 static void
 test_dst_spring_forward(void **state)
 {
@@ -598,6 +628,7 @@ main(void)
 		cmocka_unit_test(test_catch_up_after_downtime),
 		cmocka_unit_test(test_lapse_without_step_at_due),
 		cmocka_unit_test(test_dst_spring_forward),
+		cmocka_unit_test(test_steps_before_creation_are_skipped),
 		cmocka_unit_test(test_policy_clear),
 	};
 
