@@ -48,6 +48,15 @@ const char *phrase_day_name(enum phrase_day d);
  * "ven 16:00", the next such day strictly after now), "today 17:00",
  * "tomorrow 9:00", or a phrase of the table (case-insensitive).
  * Returns 0 with *out set, or -1 with a reason naming the input.
+ *
+ * Choices: a weekday means today when today is that weekday and the time
+ * is still ahead, else the next one within seven days.  A date alone
+ * ("2026-12-01") means that day's closing, or 23:59 local when the site is
+ * closed that day.  Times are "16:00", "9:00", "9h" or "16h30"; a bare time
+ * means today.  Phrases, "today ...", bare times and relative dues must
+ * lie after now ("'tonight' is already past (20:00)"); absolute ISO-8601
+ * dates are returned even when past, for the caller to refuse or accept.
+ * Matching ignores case, extra blanks and accents ("apres-midi").
  */
 int phrase_parse_due(const char *input, int64_t now,
 		     const struct cal_site *site,
