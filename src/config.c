@@ -8,20 +8,24 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
 #include "promised/config.h"
+#include "promised/log.h"
+#include "promised/secret.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
 
 #define DEFAULT_DATABASE "/var/lib/promised/promised.db"
-#define MAX_FIELDS 16
+#define MAX_FIELDS 24
 
 /* One collected error; sorted by position before it is handed out. */
 struct cerr {
@@ -53,9 +57,24 @@ struct ctx {
 	struct phrase_rule *fphrases;  /* the file's phrases, merged at the end */
 	size_t nfphrases;
 	const char *cur_staff_id;      /* id of the staff entry being read */
+	struct retry_src *retries;     /* channels' retry mappings */
+	size_t nretries;
+	struct retry_src *outbox;      /* the top-level outbox mapping */
+};
+
+enum { RETRY_BASE = 0, RETRY_FACTOR, RETRY_CAP, RETRY_MAX_AGE, RETRY_NKEYS };
+
+/* A retry mapping as read: which keys it set and where, so the checks
+ * that need the merged values (cap >= base) can point at the file. */
+struct retry_src {
+	struct cfg_retry val;
+	struct cfg_retry *dst;   /* where the merged values go */
+	unsigned set;            /* 1 << RETRY_* */
+	int line[RETRY_NKEYS], col[RETRY_NKEYS];
 };
 
 struct field;
+struct typed_map;
 typedef void (*field_fn)(struct ctx *c, yaml_node_t *v, void *dst,
 			 const struct field *f);
 
@@ -292,14 +311,21 @@ unknown_key(struct ctx *c, yaml_node_t *k, const struct field *fields,
 		cerror(c, &k->start_mark, "unknown key '%s'", key);
 }
 
-/* Validates a mapping against a table of fields, writing into obj. */
+static int other_type_key(struct ctx *c, yaml_node_t *k,
+			  const struct typed_map *tm, int which);
+
+/* Validates a mapping against a table of fields, writing into obj.  With
+ * tm, a key of another type of tm is reported as such (which: this one). */
 static void
-walk_map(struct ctx *c, yaml_node_t *map, const struct field *fields,
-	 size_t n, void *obj, const char *what)
+walk_map_typed(struct ctx *c, yaml_node_t *map, const struct field *fields,
+	       size_t n, void *obj, const char *what,
+	       const struct typed_map *tm, int which)
 {
 	unsigned char seen[MAX_FIELDS] = { 0 };
 	size_t i, j;
 
+	if (n > MAX_FIELDS)
+		fatal("config: a table has more than %d keys", MAX_FIELDS);
 	if (!want(c, map, YAML_MAPPING_NODE, what) && !is_null(map))
 		return;
 	for (i = 0; i < map_len(map); i++) {
@@ -310,7 +336,9 @@ walk_map(struct ctx *c, yaml_node_t *map, const struct field *fields,
 		for (j = 0; j < n && strcmp(fields[j].key, key) != 0; j++)
 			;
 		if (j == n) {
-			unknown_key(c, map_key(c, map, i), fields, n);
+			if (tm == NULL ||
+			    !other_type_key(c, map_key(c, map, i), tm, which))
+				unknown_key(c, map_key(c, map, i), fields, n);
 			continue;
 		}
 		seen[j] = 1;
@@ -321,6 +349,29 @@ walk_map(struct ctx *c, yaml_node_t *map, const struct field *fields,
 		if (fields[j].required && !seen[j])
 			cerror(c, &map->start_mark, "%s: missing required key '%s'",
 			       what, fields[j].key);
+}
+
+static void
+walk_map(struct ctx *c, yaml_node_t *map, const struct field *fields,
+	 size_t n, void *obj, const char *what)
+{
+	walk_map_typed(c, map, fields, n, obj, what, NULL, 0);
+}
+
+/* The value of key in map, or NULL. */
+static yaml_node_t *
+map_lookup(struct ctx *c, yaml_node_t *map, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < map_len(map); i++) {
+		yaml_node_t *k = map_key(c, map, i);
+
+		if (k->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)k->data.scalar.value, key) == 0)
+			return map_val(c, map, i);
+	}
+	return NULL;
 }
 
 static void
@@ -749,20 +800,27 @@ parse_staff_id(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
 	}
 }
 
+/* 1 when s looks like name@domain.tld without blanks or separators. */
+static int
+email_ok(const char *s)
+{
+	const char *at = strchr(s, '@');
+	const char *dot = at != NULL ? strrchr(at, '.') : NULL;
+
+	return !(at == NULL || at == s || strchr(at + 1, '@') != NULL ||
+		 dot == NULL || dot == at + 1 || dot[1] == '\0' ||
+		 strpbrk(s, " \t\r\n<>,;") != NULL);
+}
+
 static void
 parse_email(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
 {
 	char **out = dst;
-	const char *at, *dot;
 
 	parse_string(c, v, dst, f);
 	if (*out == NULL)
 		return;
-	at = strchr(*out, '@');
-	dot = at != NULL ? strrchr(at, '.') : NULL;
-	if (at == NULL || at == *out || strchr(at + 1, '@') != NULL ||
-	    dot == NULL || dot == at + 1 || dot[1] == '\0' ||
-	    strpbrk(*out, " \t\r\n<>,;") != NULL) {
+	if (!email_ok(*out)) {
 		cerror(c, &v->start_mark,
 		       "invalid email '%s' (expected name@domain.tld)", *out);
 		free(*out);
@@ -1161,77 +1219,826 @@ parse_policies(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
 	}
 }
 
-/* ---- channels ----------------------------------------------------------- */
+/* ---- typed mappings --------------------------------------------------- */
 
-struct channel_type {
-	const char *name;
-	enum cfg_channel_type type;
-	int supported;
-	int needs_path;
+/* A mapping whose 'type' key chooses the table of its other keys. */
+struct typed_map {
+	const char *what;                  /* "a channel", "auth" */
+	const struct enum_tab *types;      /* values index tables */
+	const struct field *const *tables;
+	const size_t *ntables;
+	void (*init)(void *obj, int which);  /* a type's defaults; may be NULL */
 };
 
-static const struct channel_type channel_types[] = {
-	{ "log", CFG_CHANNEL_LOG, 1, 0 },
-	{ "maildir", CFG_CHANNEL_MAILDIR, 1, 1 },
-	{ "smtp", CFG_CHANNEL_SMTP, 0, 0 },
-	{ "webhook", CFG_CHANNEL_WEBHOOK, 0, 0 },
-};
-#define NCHANNEL_TYPES (sizeof(channel_types) / sizeof(*channel_types))
-
-static const struct enum_name channel_type_names[] = {
-	{ "log", 0 }, { "maildir", 1 }, { "smtp", 2 }, { "webhook", 3 },
-};
-static const struct enum_tab channel_type_tab = { channel_type_names, 4 };
-
-static void
-parse_channel_type(struct ctx *c, yaml_node_t *v, void *dst,
-		   const struct field *f)
+/* 1 (and an error) when key k belongs to another type of tm. */
+static int
+other_type_key(struct ctx *c, yaml_node_t *k, const struct typed_map *tm,
+	       int which)
 {
-	int which = -1;
+	const char *key = (const char *)k->data.scalar.value;
+	size_t t, j;
 
-	parse_enum(c, v, &which, f);
-	if (which < 0)
-		return;
-	if (!channel_types[which].supported) {
-		cerror(c, &v->start_mark, "channel type '%s' is not supported yet",
-		       channel_types[which].name);
-		return;
+	for (t = 0; t < tm->types->n; t++) {
+		if ((int)t == which)
+			continue;
+		for (j = 0; j < tm->ntables[t]; j++)
+			if (strcmp(tm->tables[t][j].key, key) == 0) {
+				cerror(c, &k->start_mark,
+				       "'%s' is not valid for %s of type %s", key,
+				       tm->what, tm->types->names[which].name);
+				return 1;
+			}
 	}
-	*(enum cfg_channel_type *)dst = channel_types[which].type;
+	return 0;
 }
 
-static const struct field channel_fields[] = {
-	{ "type", parse_channel_type, offsetof(struct cfg_channel, type), 1,
-	  &channel_type_tab },
-	{ "path", parse_path, offsetof(struct cfg_channel, path), 0, NULL },
+/* Reads a typed mapping into obj; its type, or -1 after reporting. */
+static int
+walk_typed(struct ctx *c, yaml_node_t *map, const struct typed_map *tm,
+	   void *obj, const char *what)
+{
+	const struct field tf = { "type", NULL, 0, 1, tm->types };
+	yaml_node_t *tv;
+	int which = -1;
+
+	if (!want(c, map, YAML_MAPPING_NODE, what) && !is_null(map))
+		return -1;
+	tv = map_lookup(c, map, "type");
+	if (tv == NULL) {
+		cerror(c, &map->start_mark, "%s: missing required key 'type'",
+		       what);
+		return -1;
+	}
+	parse_enum(c, tv, &which, &tf);
+	if (which < 0)
+		return -1;
+	if (tm->init != NULL)
+		tm->init(obj, which);
+	walk_map_typed(c, map, tm->tables[which], tm->ntables[which], obj, what,
+		       tm, which);
+	return which;
+}
+
+/* The 'type' key of a typed mapping: walk_typed has read it already. */
+static void
+parse_nothing(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	(void)c; (void)v; (void)dst; (void)f;
+}
+
+/* ---- channel field parsers -------------------------------------------- */
+
+struct int_range {
+	int64_t min, max;
 };
+
+static void
+parse_int_range(struct ctx *c, yaml_node_t *v, void *dst,
+		const struct field *f)
+{
+	const struct int_range *r = f->arg;
+	const char *s = scalar(c, v, f->key);
+	int64_t n;
+
+	if (s == NULL)
+		return;
+	if (util_parse_int64(s, r->min, r->max, &n) != 0) {
+		cerror(c, &v->start_mark,
+		       "%s '%s' is out of range (%" PRId64 " to %" PRId64 ")",
+		       f->key, s, r->min, r->max);
+		return;
+	}
+	*(int *)dst = (int)n;
+}
+
+static void
+parse_pos_duration(struct ctx *c, yaml_node_t *v, void *dst,
+		   const struct field *f)
+{
+	int64_t secs;
+
+	if (duration_of(c, v, f, &secs) != 0)
+		return;
+	if (secs <= 0)
+		cerror(c, &v->start_mark,
+		       "%s '%s' is out of range (a duration above 0)", f->key,
+		       (const char *)v->data.scalar.value);
+	else
+		*(int64_t *)dst = secs;
+}
+
+/* A file holding a secret: see secret_path for where a relative one is. */
+static void
+parse_secret_file(struct ctx *c, yaml_node_t *v, void *dst,
+		  const struct field *f)
+{
+	char **out = dst;
+	char *s = dup_string(c, v, f);
+
+	free(*out);
+	*out = NULL;
+	if (s == NULL)
+		return;
+	*out = secret_path(c->dir, s);
+	free(s);
+}
+
+/* 1 when s has a byte below 0x20 (other than a tab) or DEL. */
+static int
+has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* A string that ends up in a header: no CR, LF or control characters. */
+static void
+parse_header_text(struct ctx *c, yaml_node_t *v, void *dst,
+		  const struct field *f)
+{
+	char **out = dst;
+
+	parse_string(c, v, dst, f);
+	if (*out != NULL && has_control(*out)) {
+		cerror(c, &v->start_mark,
+		       "%s contains CR, LF or another control character", f->key);
+		free(*out);
+		*out = NULL;
+	}
+}
+
+/* "host[:port]" of len bytes; 0 with *host (owned) and *port, or -1. */
+static int
+split_authority(const char *s, size_t len, char **host, int *port)
+{
+	size_t h;
+	int64_t p;
+	char num[8];
+
+	if (len > 0 && s[0] == '[') {
+		for (h = 1; h < len && s[h] != ']'; h++)
+			if (!isxdigit((unsigned char)s[h]) && s[h] != ':' &&
+			    s[h] != '.')
+				return -1;
+		if (h == len || h == 1)
+			return -1;
+		h++;
+	} else {
+		for (h = 0; h < len && (isalnum((unsigned char)s[h]) ||
+					s[h] == '.' || s[h] == '-' || s[h] == '_');
+		     h++)
+			;
+		if (h == 0)
+			return -1;
+	}
+	if (h < len) {
+		if (s[h] != ':' || len - h - 1 == 0 || len - h - 1 >= sizeof(num))
+			return -1;
+		memcpy(num, s + h + 1, len - h - 1);
+		num[len - h - 1] = '\0';
+		if (util_parse_int64(num, 1, 65535, &p) != 0)
+			return -1;
+		*port = (int)p;
+	}
+	*host = xstrndup(s, h);
+	return 0;
+}
+
+/* smtp://host[:port] or smtps://host[:port], an optional final '/'. */
+static void
+parse_smtp_url(struct ctx *c, yaml_node_t *v, void *dst,
+	       const struct field *f)
+{
+	struct cfg_smtp *m = dst;
+	const char *s = scalar(c, v, f->key), *rest;
+	size_t len;
+	int tls;
+
+	if (s == NULL)
+		return;
+	tls = util_startswith_ci(s, "smtps://");
+	if (!tls && !util_startswith_ci(s, "smtp://"))
+		goto bad;
+	rest = s + (tls ? 8 : 7);
+	len = strlen(rest);
+	if (len > 0 && rest[len - 1] == '/')
+		len--;
+	m->port = tls ? 465 : 25;
+	if (split_authority(rest, len, &m->host, &m->port) != 0)
+		goto bad;
+	free(m->url);
+	m->url = xstrdup(s);
+	return;
+bad:
+	cerror(c, &v->start_mark, "invalid url '%s' (expected smtp://host[:port] "
+	       "or smtps://host[:port])", s);
+}
+
+/* http(s)://host[:port][/path][?query], nothing that needs escaping. */
+static void
+parse_http_url(struct ctx *c, yaml_node_t *v, void *dst,
+	       const struct field *f)
+{
+	char **out = dst;
+	const char *s = scalar(c, v, f->key), *rest;
+	char *host = NULL;
+	size_t i, len;
+	int port = 0;
+
+	if (s == NULL)
+		return;
+	if (util_startswith_ci(s, "https://"))
+		rest = s + 8;
+	else if (util_startswith_ci(s, "http://"))
+		rest = s + 7;
+	else
+		goto bad;
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f || s[i] == '#')
+			goto bad;
+	len = strcspn(rest, "/?");
+	if (split_authority(rest, len, &host, &port) != 0)
+		goto bad;
+	free(host);
+	free(*out);
+	*out = xstrdup(s);
+	return;
+bad:
+	cerror(c, &v->start_mark, "invalid url '%s' (expected http:// or "
+	       "https://, a host[:port] and an optional path)", s);
+}
+
+/* "addr" or "Name <addr>"; 0 with the parts (owned; *name may be NULL),
+ * or -1. */
+static int
+split_address(const char *s, char **name, char **addr)
+{
+	const char *lt = strrchr(s, '<');
+	size_t len = strlen(s), n;
+
+	*name = *addr = NULL;
+	if (has_control(s) || strchr(s, '\t') != NULL ||
+	    !util_utf8_valid(s, len))
+		return -1;
+	if (lt == NULL) {
+		if (!email_ok(s))
+			return -1;
+		*addr = xstrdup(s);
+		return 0;
+	}
+	if (len == 0 || s[len - 1] != '>')
+		return -1;
+	*addr = xstrndup(lt + 1, (size_t)(s + len - 1 - (lt + 1)));
+	for (n = (size_t)(lt - s); n > 0 && s[n - 1] == ' '; n--)
+		;
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"')
+		*name = xstrndup(s + 1, n - 2);
+	else if (n > 0)
+		*name = xstrndup(s, n);
+	if (!email_ok(*addr) || (*name != NULL && strpbrk(*name, "<>\"") != NULL)) {
+		free(*name);
+		free(*addr);
+		*name = *addr = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* 0 with the parts of an address field, or -1 after reporting. */
+static int
+address_of(struct ctx *c, yaml_node_t *v, const struct field *f, char **text,
+	   char **name, char **addr)
+{
+	*text = dup_string(c, v, f);
+	if (*text == NULL)
+		return -1;
+	if (split_address(*text, name, addr) != 0) {
+		cerror(c, &v->start_mark, "invalid %s '%s' (expected "
+		       "name@domain.tld or Name <name@domain.tld>)", f->key, *text);
+		free(*text);
+		*text = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+parse_from(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct cfg_smtp *m = dst;
+	char *text, *name, *addr;
+
+	if (address_of(c, v, f, &text, &name, &addr) != 0)
+		return;
+	free(m->from); free(m->from_name); free(m->from_addr);
+	m->from = text;
+	m->from_name = name;
+	m->from_addr = addr;
+}
+
+static void
+parse_address(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst;
+	char *text, *name, *addr;
+
+	if (address_of(c, v, f, &text, &name, &addr) != 0)
+		return;
+	free(name);
+	free(addr);
+	free(*out);
+	*out = text;
+}
+
+/* Bytes, optionally with a KiB or MiB suffix. */
+static void
+parse_size(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	const char *s = scalar(c, v, f->key);
+	char num[24];
+	size_t n;
+	int64_t val, mul = 1;
+
+	if (s == NULL)
+		return;
+	n = strspn(s, "0123456789");
+	if (strcmp(s + n, "KiB") == 0)
+		mul = 1024;
+	else if (strcmp(s + n, "MiB") == 0)
+		mul = 1024 * 1024;
+	else if (s[n] != '\0')
+		n = 0;
+	if (n > 0 && n < sizeof(num)) {
+		memcpy(num, s, n);
+		num[n] = '\0';
+	}
+	if (n == 0 || n >= sizeof(num) ||
+	    util_parse_int64(num, 1, 64 * 1024, &val) != 0 ||
+	    val * mul < 1024 || val * mul > 64 * 1024 * 1024) {
+		cerror(c, &v->start_mark, "%s '%s' is out of range (1KiB to 64MiB; "
+		       "bytes, or a number with KiB or MiB)", f->key, s);
+		return;
+	}
+	*(int64_t *)dst = val * mul;
+}
+
+/* ---- webhook headers, auth and signing -------------------------------- */
+
+/* Headers promised sets itself, and why a config may not. */
+static const struct {
+	const char *name;
+	const char *why;
+} reserved_headers[] = {
+	{ "Host", "comes from the url" },
+	{ "Content-Length", "is set by promised" },
+	{ "Transfer-Encoding", "is set by promised" },
+	{ "Connection", "is set by promised" },
+	{ "Content-Type", "comes from 'content_type'" },
+	{ "Authorization", "would put a secret in the config; use 'auth'" },
+	{ "webhook-id", "is set by 'signing'" },
+	{ "webhook-timestamp", "is set by 'signing'" },
+	{ "webhook-signature", "is set by 'signing'" },
+};
+#define NRESERVED (sizeof(reserved_headers) / sizeof(*reserved_headers))
+
+/* 0 when name may be configured, else -1 after reporting at k. */
+static int
+check_header_name(struct ctx *c, yaml_node_t *k, const char *name,
+		  const struct cfg_webhook *w)
+{
+	size_t i;
+
+	if (name[0] == '\0' ||
+	    name[strspn(name, "!#$%&'*+-.^_`|~0123456789"
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")] !=
+		    '\0') {
+		cerror(c, &k->start_mark, "invalid header name '%s' (expected "
+		       "letters, digits and !#$%%&'*+-.^_`|~)", name);
+		return -1;
+	}
+	for (i = 0; i < NRESERVED; i++)
+		if (strcasecmp(name, reserved_headers[i].name) == 0) {
+			cerror(c, &k->start_mark, "header '%s' %s", name,
+			       reserved_headers[i].why);
+			return -1;
+		}
+	for (i = 0; i < w->nheaders; i++)
+		if (strcasecmp(name, w->headers[i].name) == 0) {
+			cerror(c, &k->start_mark, "duplicate header '%s'", name);
+			return -1;
+		}
+	return 0;
+}
+
+static void
+parse_headers(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct cfg_webhook *w = dst;
+	size_t i;
+
+	if (!want(c, v, YAML_MAPPING_NODE, f->key))
+		return;
+	w->headers = xcalloc(map_len(v), sizeof(*w->headers));
+	for (i = 0; i < map_len(v); i++) {
+		yaml_node_t *k = map_key(c, v, i), *hv = map_val(c, v, i);
+		const char *name = key_text(c, v, i), *val;
+
+		if (name == NULL || check_header_name(c, k, name, w) != 0)
+			continue;
+		val = is_null(hv) ? "" : scalar(c, hv, name);
+		if (val == NULL)
+			continue;
+		if (has_control(val)) {
+			cerror(c, &hv->start_mark, "header '%s' value contains CR, "
+			       "LF or another control character", name);
+			continue;
+		}
+		w->headers[w->nheaders].name = xstrdup(name);
+		w->headers[w->nheaders].value = xstrdup(val);
+		w->nheaders++;
+	}
+}
+
+static const struct field bearer_fields[] = {
+	{ "type", parse_nothing, 0, 1, NULL },
+	{ "token_file", parse_secret_file,
+	  offsetof(struct cfg_webhook, auth_secret_file), 1, NULL },
+};
+
+static const struct field basic_fields[] = {
+	{ "type", parse_nothing, 0, 1, NULL },
+	{ "username", parse_header_text,
+	  offsetof(struct cfg_webhook, auth_username), 1, NULL },
+	{ "password_file", parse_secret_file,
+	  offsetof(struct cfg_webhook, auth_secret_file), 1, NULL },
+};
+
+static const struct enum_name auth_names[] = { { "bearer", 0 }, { "basic", 1 } };
+static const struct enum_tab auth_tab = { auth_names, 2 };
+static const struct field *const auth_tables[] = { bearer_fields, basic_fields };
+static const size_t auth_ntables[] = {
+	sizeof(bearer_fields) / sizeof(*bearer_fields),
+	sizeof(basic_fields) / sizeof(*basic_fields),
+};
+static const struct typed_map auth_map = {
+	"auth", &auth_tab, auth_tables, auth_ntables, NULL,
+};
+
+static void
+parse_auth(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct cfg_webhook *w = dst;
+	int which = walk_typed(c, v, &auth_map, w, f->key);
+
+	w->auth = which == 0 ? CFG_AUTH_BEARER :
+		  which == 1 ? CFG_AUTH_BASIC : CFG_AUTH_NONE;
+}
+
+static const struct field std_webhooks_fields[] = {
+	{ "type", parse_nothing, 0, 1, NULL },
+	{ "secret_file", parse_secret_file,
+	  offsetof(struct cfg_webhook, signing_secret_file), 1, NULL },
+};
+
+static const struct enum_name signing_names[] = { { "standard-webhooks", 0 } };
+static const struct enum_tab signing_tab = { signing_names, 1 };
+static const struct field *const signing_tables[] = { std_webhooks_fields };
+static const size_t signing_ntables[] = {
+	sizeof(std_webhooks_fields) / sizeof(*std_webhooks_fields),
+};
+static const struct typed_map signing_map = {
+	"signing", &signing_tab, signing_tables, signing_ntables, NULL,
+};
+
+static void
+parse_signing(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct cfg_webhook *w = dst;
+
+	if (walk_typed(c, v, &signing_map, w, f->key) == 0)
+		w->signing = CFG_SIGNING_STANDARD_WEBHOOKS;
+}
+
+/* ---- retry and outbox --------------------------------------------------- */
+
+static const struct cfg_retry retry_defaults = { 30, 2.0, 3600, 86400 };
+
+/* The retry_src whose member dst is (fields carry their offset). */
+static struct retry_src *
+retry_of(void *dst, const struct field *f)
+{
+	return (struct retry_src *)(void *)((char *)dst - f->off);
+}
+
+static void
+retry_mark(void *dst, const struct field *f, const yaml_node_t *v)
+{
+	struct retry_src *r = retry_of(dst, f);
+	int k = (int)(intptr_t)f->arg;
+
+	r->set |= 1u << k;
+	r->line[k] = (int)v->start_mark.line + 1;
+	r->col[k] = (int)v->start_mark.column + 1;
+}
+
+static void
+parse_retry_duration(struct ctx *c, yaml_node_t *v, void *dst,
+		     const struct field *f)
+{
+	int64_t before = *(int64_t *)dst;
+
+	*(int64_t *)dst = 0;
+	parse_pos_duration(c, v, dst, f);
+	if (*(int64_t *)dst > 0)
+		retry_mark(dst, f, v);
+	else
+		*(int64_t *)dst = before;
+}
+
+static void
+parse_retry_factor(struct ctx *c, yaml_node_t *v, void *dst,
+		   const struct field *f)
+{
+	const char *s = scalar(c, v, f->key);
+	char *end;
+	double x;
+
+	if (s == NULL)
+		return;
+	errno = 0;
+	x = strtod(s, &end);
+	if (end == s || *end != '\0' || errno != 0 || !(x >= 1.0 && x <= 10.0)) {
+		cerror(c, &v->start_mark,
+		       "factor '%s' is out of range (a number from 1.0 to 10.0)", s);
+		return;
+	}
+	*(double *)dst = x;
+	retry_mark(dst, f, v);
+}
+
+static const struct field retry_fields[] = {
+	{ "base", parse_retry_duration, offsetof(struct retry_src, val.base), 0,
+	  (const void *)(intptr_t)RETRY_BASE },
+	{ "factor", parse_retry_factor, offsetof(struct retry_src, val.factor), 0,
+	  (const void *)(intptr_t)RETRY_FACTOR },
+	{ "cap", parse_retry_duration, offsetof(struct retry_src, val.cap), 0,
+	  (const void *)(intptr_t)RETRY_CAP },
+	{ "max_age", parse_retry_duration, offsetof(struct retry_src, val.max_age),
+	  0, (const void *)(intptr_t)RETRY_MAX_AGE },
+};
+#define NRETRY_FIELDS (sizeof(retry_fields) / sizeof(*retry_fields))
+
+/* A channel's retry: read now, merged over the outbox's at the end. */
+static void
+parse_chan_retry(struct ctx *c, yaml_node_t *v, void *dst,
+		 const struct field *f)
+{
+	struct retry_src *r;
+
+	c->retries = xreallocarray(c->retries, c->nretries + 1,
+				   sizeof(*c->retries));
+	r = &c->retries[c->nretries++];
+	memset(r, 0, sizeof(*r));
+	r->dst = dst;
+	walk_map(c, v, retry_fields, NRETRY_FIELDS, r, f->key);
+}
+
+static void
+parse_outbox(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct config *cfg = dst;
+
+	c->outbox = xcalloc(1, sizeof(*c->outbox));
+	c->outbox->dst = &cfg->outbox;
+	walk_map(c, v, retry_fields, NRETRY_FIELDS, c->outbox, f->key);
+}
+
+static void
+retry_overlay(struct cfg_retry *out, const struct retry_src *r)
+{
+	if (r->set & (1u << RETRY_BASE))
+		out->base = r->val.base;
+	if (r->set & (1u << RETRY_FACTOR))
+		out->factor = r->val.factor;
+	if (r->set & (1u << RETRY_CAP))
+		out->cap = r->val.cap;
+	if (r->set & (1u << RETRY_MAX_AGE))
+		out->max_age = r->val.max_age;
+}
+
+/* key's value must not be below base; reported at key when this mapping
+ * set it, else at its base, and not at all when it set neither. */
+static void
+retry_check_pair(struct ctx *c, const struct retry_src *r, int key,
+		 int64_t val, int64_t base, const char *name)
+{
+	char a[32], b[32], msg[128];
+	int at = (r->set & (1u << key)) ? key : RETRY_BASE;
+
+	if (val >= base || !(r->set & ((1u << key) | (1u << RETRY_BASE))))
+		return;
+	util_format_duration(val, a, sizeof(a));
+	util_format_duration(base, b, sizeof(b));
+	snprintf(msg, sizeof(msg), "retry %s %s is less than base %s", name, a,
+		 b);
+	cerror_at(c, r->line[at], r->col[at], msg);
+}
+
+static void
+retry_check(struct ctx *c, const struct retry_src *r)
+{
+	retry_check_pair(c, r, RETRY_CAP, r->dst->cap, r->dst->base, "cap");
+	retry_check_pair(c, r, RETRY_MAX_AGE, r->dst->max_age, r->dst->base,
+			 "max_age");
+}
+
+/* Outbox over the defaults, then each channel's retry over the outbox. */
+static void
+apply_retry(struct ctx *c)
+{
+	struct config *cfg = c->cfg;
+	size_t i;
+
+	cfg->outbox = retry_defaults;
+	if (c->outbox != NULL) {
+		retry_overlay(&cfg->outbox, c->outbox);
+		retry_check(c, c->outbox);
+	}
+	for (i = 0; i < cfg->nchannels; i++)
+		cfg->channels[i].retry = cfg->outbox;
+	for (i = 0; i < c->nretries; i++) {
+		retry_overlay(c->retries[i].dst, &c->retries[i]);
+		retry_check(c, &c->retries[i]);
+	}
+}
+
+/* ---- channels ----------------------------------------------------------- */
+
+static const struct int_range smtp_concurrency = { 1, 16 };
+static const struct int_range webhook_concurrency = { 1, 64 };
+
+static const struct enum_name starttls_names[] = {
+	{ "required", CFG_SMTP_STARTTLS_REQUIRED },
+	{ "optional", CFG_SMTP_STARTTLS_OPTIONAL },
+	{ "never", CFG_SMTP_STARTTLS_NEVER },
+};
+static const struct enum_tab starttls_tab = { starttls_names, 3 };
+
+static const struct enum_name method_names[] = {
+	{ "POST", CFG_HTTP_POST }, { "PUT", CFG_HTTP_PUT },
+};
+static const struct enum_tab method_tab = { method_names, 2 };
+
+#define CH(m) offsetof(struct cfg_channel, m)
+#define RETRY_FIELD { "retry", parse_chan_retry, CH(retry), 0, NULL }
+
+static const struct field log_fields[] = {
+	{ "type", parse_nothing, 0, 1, NULL },
+	{ "path", parse_path, CH(path), 0, NULL },
+	RETRY_FIELD,
+};
+
+static const struct field maildir_fields[] = {
+	{ "type", parse_nothing, 0, 1, NULL },
+	{ "path", parse_path, CH(path), 1, NULL },
+	RETRY_FIELD,
+};
+
+static const struct field smtp_fields[] = {
+	{ "type", parse_nothing, 0, 1, NULL },
+	{ "url", parse_smtp_url, CH(smtp), 1, NULL },
+	{ "starttls", parse_enum, CH(smtp.tls), 0, &starttls_tab },
+	{ "username", parse_header_text, CH(smtp.username), 0, NULL },
+	{ "password_file", parse_secret_file, CH(smtp.password_file), 0, NULL },
+	{ "from", parse_from, CH(smtp), 1, NULL },
+	{ "reply_to", parse_address, CH(smtp.reply_to), 0, NULL },
+	{ "concurrency", parse_int_range, CH(concurrency), 0, &smtp_concurrency },
+	{ "connect_timeout", parse_pos_duration, CH(connect_timeout), 0, NULL },
+	{ "timeout", parse_pos_duration, CH(timeout), 0, NULL },
+	{ "ca_file", parse_path, CH(ca_file), 0, NULL },
+	RETRY_FIELD,
+};
+
+static const struct field webhook_fields[] = {
+	{ "type", parse_nothing, 0, 1, NULL },
+	{ "url", parse_http_url, CH(webhook.url), 1, NULL },
+	{ "method", parse_enum, CH(webhook.method), 0, &method_tab },
+	{ "headers", parse_headers, CH(webhook), 0, NULL },
+	{ "body", parse_string, CH(webhook.body), 1, NULL },
+	{ "content_type", parse_header_text, CH(webhook.content_type), 0, NULL },
+	{ "auth", parse_auth, CH(webhook), 0, NULL },
+	{ "signing", parse_signing, CH(webhook), 0, NULL },
+	{ "concurrency", parse_int_range, CH(concurrency), 0,
+	  &webhook_concurrency },
+	{ "connect_timeout", parse_pos_duration, CH(connect_timeout), 0, NULL },
+	{ "timeout", parse_pos_duration, CH(timeout), 0, NULL },
+	{ "max_response", parse_size, CH(webhook.max_response), 0, NULL },
+	{ "ca_file", parse_path, CH(ca_file), 0, NULL },
+	RETRY_FIELD,
+};
+
+/* Indexed by enum cfg_channel_type. */
+static const struct enum_name channel_type_names[] = {
+	{ "log", CFG_CHANNEL_LOG }, { "maildir", CFG_CHANNEL_MAILDIR },
+	{ "smtp", CFG_CHANNEL_SMTP }, { "webhook", CFG_CHANNEL_WEBHOOK },
+};
+static const struct enum_tab channel_type_tab = { channel_type_names, 4 };
+static const struct field *const channel_tables[] = {
+	log_fields, maildir_fields, smtp_fields, webhook_fields,
+};
+static const size_t channel_ntables[] = {
+	sizeof(log_fields) / sizeof(*log_fields),
+	sizeof(maildir_fields) / sizeof(*maildir_fields),
+	sizeof(smtp_fields) / sizeof(*smtp_fields),
+	sizeof(webhook_fields) / sizeof(*webhook_fields),
+};
+
+/* A type's defaults, set before its keys are read. */
+static void
+channel_init(void *obj, int which)
+{
+	struct cfg_channel *ch = obj;
+
+	ch->type = (enum cfg_channel_type)which;
+	if (ch->type != CFG_CHANNEL_SMTP && ch->type != CFG_CHANNEL_WEBHOOK)
+		return;
+	ch->connect_timeout = 10;
+	ch->timeout = 60;
+	if (ch->type == CFG_CHANNEL_SMTP) {
+		ch->concurrency = 2;
+		ch->smtp.tls = CFG_SMTP_STARTTLS_REQUIRED;
+	} else {
+		ch->concurrency = 4;
+		ch->webhook.method = CFG_HTTP_POST;
+		ch->webhook.max_response = 64 * 1024;
+	}
+}
+
+static const struct typed_map channel_map = {
+	"a channel", &channel_type_tab, channel_tables, channel_ntables,
+	channel_init,
+};
+
+/* What needs the whole smtp mapping: TLS mode and the credentials. */
+static void
+finish_smtp(struct ctx *c, yaml_node_t *cv, struct cfg_channel *ch,
+	    const char *what)
+{
+	struct cfg_smtp *m = &ch->smtp;
+	yaml_node_t *st = map_lookup(c, cv, "starttls");
+
+	if (m->url != NULL && util_startswith_ci(m->url, "smtps://")) {
+		if (st != NULL)
+			cerror(c, &st->start_mark, "starttls does not apply to "
+			       "smtps:// (TLS from the first byte)");
+		m->tls = CFG_SMTP_IMPLICIT_TLS;
+	}
+	if ((m->username == NULL) != (m->password_file == NULL))
+		cerror(c, &cv->start_mark, "%s: '%s' needs '%s'", what,
+		       m->username != NULL ? "username" : "password_file",
+		       m->username != NULL ? "password_file" : "username");
+	else if (m->username != NULL && st != NULL &&
+		 (m->tls == CFG_SMTP_STARTTLS_OPTIONAL ||
+		  m->tls == CFG_SMTP_STARTTLS_NEVER))
+		cerror(c, &st->start_mark, "starttls '%s' could send the password "
+		       "in clear text (use required, or smtps://)",
+		       starttls_names[m->tls].name);
+}
+
+static void
+parse_channel(struct ctx *c, yaml_node_t *cv, struct cfg_channel *ch)
+{
+	char what[160];
+	int which;
+
+	snprintf(what, sizeof(what), "channel '%s'", ch->name);
+	which = walk_typed(c, cv, &channel_map, ch, what);
+	if (which == CFG_CHANNEL_SMTP)
+		finish_smtp(c, cv, ch, what);
+	if (which == CFG_CHANNEL_WEBHOOK && ch->webhook.content_type == NULL)
+		ch->webhook.content_type = xstrdup("application/json");
+}
 
 static void
 parse_channels(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
 {
 	struct config *cfg = dst;
-	size_t i, t;
+	size_t i;
 
 	if (!want(c, v, YAML_MAPPING_NODE, f->key))
 		return;
 	cfg->channels = xcalloc(map_len(v), sizeof(*cfg->channels));
 	for (i = 0; i < map_len(v); i++) {
 		struct cfg_channel *ch = &cfg->channels[cfg->nchannels];
-		yaml_node_t *cv = map_val(c, v, i);
 		const char *name = key_text(c, v, i);
 
 		if (name == NULL)
 			continue;
 		cfg->nchannels++;
 		ch->name = xstrdup(name);
-		walk_map(c, cv, channel_fields,
-			 sizeof(channel_fields) / sizeof(*channel_fields), ch, name);
-		for (t = 0; t < NCHANNEL_TYPES; t++)
-			if (channel_types[t].type == ch->type &&
-			    channel_types[t].needs_path && ch->path == NULL)
-				cerror(c, &cv->start_mark,
-				       "channel '%s' of type %s needs a 'path'",
-				       name, channel_types[t].name);
+		parse_channel(c, map_val(c, v, i), ch);
 	}
 }
 
@@ -1249,6 +2056,7 @@ static const struct field sections[] = {
 	{ "phrases", parse_phrases, 0, 0, NULL },
 	{ "policies", parse_policies, 0, 0, NULL },
 	{ "channels", parse_channels, 0, 0, NULL },
+	{ "outbox", parse_outbox, 0, 0, NULL },
 	{ "daemon", parse_daemon, offsetof(struct config, daemon), 0, NULL },
 };
 
@@ -1379,6 +2187,7 @@ apply_defaults(struct ctx *c)
 	if (cfg->default_site == NULL && cfg->nsites > 0)
 		cfg->default_site = xstrdup(cfg->sites[0].id);
 	merge_phrases(c);
+	apply_retry(c);
 	for (i = 0; i < c->nrefs; i++)
 		check_ref(c, &c->refs[i]);
 }
@@ -1490,6 +2299,8 @@ ctx_finish(struct ctx *c, struct config_errors *errs)
 	for (i = 0; i < c->nfphrases; i++)
 		phrase_rule_clear(&c->fphrases[i]);
 	free(c->fphrases);
+	free(c->retries);
+	free(c->outbox);
 	free(c->dir);
 }
 
@@ -1523,6 +2334,25 @@ config_load(const char *path, struct config_errors *errs)
 	return c.cfg;
 }
 
+static void
+channel_clear(struct cfg_channel *ch)
+{
+	struct cfg_smtp *m = &ch->smtp;
+	struct cfg_webhook *w = &ch->webhook;
+	size_t i;
+
+	free(ch->name); free(ch->path); free(ch->ca_file);
+	free(m->url); free(m->host); free(m->username); free(m->password_file);
+	free(m->from); free(m->from_addr); free(m->from_name); free(m->reply_to);
+	for (i = 0; i < w->nheaders; i++) {
+		free(w->headers[i].name);
+		free(w->headers[i].value);
+	}
+	free(w->headers); free(w->url); free(w->body); free(w->content_type);
+	free(w->auth_username); free(w->auth_secret_file);
+	free(w->signing_secret_file);
+}
+
 void
 config_free(struct config *cfg)
 {
@@ -1546,10 +2376,8 @@ config_free(struct config *cfg)
 		phrase_rule_clear(&cfg->phrases[i]);
 	for (i = 0; i < cfg->npolicies; i++)
 		sched_policy_clear(&cfg->policies[i]);
-	for (i = 0; i < cfg->nchannels; i++) {
-		free(cfg->channels[i].name);
-		free(cfg->channels[i].path);
-	}
+	for (i = 0; i < cfg->nchannels; i++)
+		channel_clear(&cfg->channels[i]);
 	free(cfg->sites); free(cfg->staff); free(cfg->teams);
 	free(cfg->phrases); free(cfg->policies); free(cfg->channels);
 	free(cfg->path); free(cfg->database); free(cfg->default_site);

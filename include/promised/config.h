@@ -40,10 +40,87 @@ enum cfg_channel_type {
 	CFG_CHANNEL_WEBHOOK,
 };
 
+/* Outbox retries: wait base, then base*factor, ... up to cap (plus
+ * jitter); a notification older than max_age is given up (dead). */
+struct cfg_retry {
+	int64_t base;      /* seconds, > 0; default 30s */
+	double factor;     /* 1.0 to 10.0; default 2.0 */
+	int64_t cap;       /* seconds, >= base; default 1h */
+	int64_t max_age;   /* seconds, >= base; default 24h */
+};
+
+enum cfg_smtp_tls {
+	CFG_SMTP_STARTTLS_REQUIRED = 0,  /* smtp://: refuse a server without it */
+	CFG_SMTP_STARTTLS_OPTIONAL,      /* smtp://: upgrade when offered */
+	CFG_SMTP_STARTTLS_NEVER,         /* smtp://: plain text */
+	CFG_SMTP_IMPLICIT_TLS,           /* smtps://: TLS from the first byte */
+};
+
+struct cfg_smtp {
+	char *url;             /* as written: smtp://host[:port] or smtps://... */
+	char *host;
+	int port;              /* from the url; 25 (smtp) or 465 (smtps) if absent */
+	enum cfg_smtp_tls tls;
+	char *username;        /* NULL: no AUTH */
+	char *password_file;   /* set exactly when username is */
+	char *from;            /* as written: "addr" or "Name <addr>" */
+	char *from_addr;       /* the bare address, for MAIL FROM */
+	char *from_name;       /* NULL when none */
+	char *reply_to;        /* NULL when none; same forms as from */
+};
+
+enum cfg_http_method {
+	CFG_HTTP_POST = 0,
+	CFG_HTTP_PUT,
+};
+
+enum cfg_auth_type {
+	CFG_AUTH_NONE = 0,
+	CFG_AUTH_BEARER,       /* Authorization: Bearer <token_file> */
+	CFG_AUTH_BASIC,        /* Authorization: Basic username:<password_file> */
+};
+
+enum cfg_signing_type {
+	CFG_SIGNING_NONE = 0,
+	CFG_SIGNING_STANDARD_WEBHOOKS,  /* webhook-id/-timestamp/-signature */
+};
+
+struct cfg_header {
+	char *name;            /* an HTTP token */
+	char *value;           /* no CR, LF or other control characters */
+};
+
+struct cfg_webhook {
+	char *url;             /* http:// or https:// */
+	enum cfg_http_method method;
+	struct cfg_header *headers;
+	size_t nheaders;
+	char *body;            /* template text */
+	char *content_type;    /* default application/json */
+	enum cfg_auth_type auth;
+	char *auth_username;   /* basic */
+	char *auth_secret_file;  /* bearer: token_file; basic: password_file */
+	enum cfg_signing_type signing;
+	char *signing_secret_file;
+	int64_t max_response;  /* bytes of a response body kept; default 64 KiB */
+};
+
+/* Secret files (password_file, token_file, secret_file) and ca_file are
+ * absolute: a relative name is looked up in $CREDENTIALS_DIRECTORY when
+ * it exists there (systemd LoadCredential=), else in the config's folder.
+ * The secrets themselves are read with secret_read at send time. */
 struct cfg_channel {
 	char *name;
 	enum cfg_channel_type type;
 	char *path;        /* maildir: the Maildir folder; log: file or NULL (stderr) */
+	struct cfg_retry retry;    /* the channel's own, over the outbox's */
+	/* smtp and webhook */
+	int concurrency;           /* smtp 1..16 (2), webhook 1..64 (4) */
+	int64_t connect_timeout;   /* seconds, default 10 */
+	int64_t timeout;           /* seconds, whole transfer, default 60 */
+	char *ca_file;             /* NULL: the system's trust store */
+	struct cfg_smtp smtp;      /* type smtp only */
+	struct cfg_webhook webhook;  /* type webhook only */
 };
 
 struct cfg_daemon {
@@ -68,6 +145,7 @@ struct config {
 	struct cfg_channel *channels;
 	size_t nchannels;
 	struct cfg_daemon daemon;
+	struct cfg_retry outbox;         /* defaults for every channel's retry */
 };
 
 /* Every problem found in one load. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -398,7 +399,366 @@ test_all_errors_reported(void **state)
 	       "23:23: every '0' is out of range (a duration above 0)",
 	       "23:31: max '200' is out of range (1 to 100)",
 	       "24:14: invalid until 'never' (expected ack or close)",
-	       "27:11: channel type 'smtp' is not supported yet");
+	       "27:5: channel 'log': missing required key 'url'",
+	       "27:5: channel 'log': missing required key 'from'");
+}
+
+/* ---- channels ---------------------------------------------------------- */
+
+/* The folder of the fixtures, absolute, as relative paths resolve. */
+static void
+fixture_dir(char *buf)
+{
+	char rel[PATH_MAX];
+
+	assert_non_null(realpath(data_path("", rel, sizeof(rel)), buf));
+}
+
+static void
+check_retry(const struct cfg_retry *r, int64_t base, double factor,
+	    int64_t cap, int64_t max_age)
+{
+	assert_true(r->base == base);
+	assert_true(r->factor == factor);
+	assert_true(r->cap == cap);
+	assert_true(r->max_age == max_age);
+}
+
+static void
+check_smtp_channels(const struct config *cfg, const char *dir)
+{
+	const struct cfg_channel *ch = config_channel(cfg, "mail");
+	char want[PATH_MAX + 64];
+
+	assert_non_null(ch);
+	assert_int_equal(ch->type, CFG_CHANNEL_SMTP);
+	assert_string_equal(ch->smtp.url, "smtp://mail.example.com:587");
+	assert_string_equal(ch->smtp.host, "mail.example.com");
+	assert_int_equal(ch->smtp.port, 587);
+	assert_int_equal(ch->smtp.tls, CFG_SMTP_STARTTLS_REQUIRED);
+	assert_string_equal(ch->smtp.username, "promised@example.com");
+	snprintf(want, sizeof(want), "%s/secrets/smtp-password", dir);
+	assert_string_equal(ch->smtp.password_file, want);
+	assert_string_equal(ch->smtp.from, "Garage Peeters <promised@example.com>");
+	assert_string_equal(ch->smtp.from_name, "Garage Peeters");
+	assert_string_equal(ch->smtp.from_addr, "promised@example.com");
+	assert_string_equal(ch->smtp.reply_to, "service@example.com");
+	assert_int_equal(ch->concurrency, 3);
+	assert_true(ch->connect_timeout == 10);
+	assert_true(ch->timeout == 60);
+	assert_string_equal(ch->ca_file, "/etc/ssl/test-ca.pem");
+	/* base and cap from the channel, factor and max_age from outbox. */
+	check_retry(&ch->retry, 10, 3.0, 5 * 60, 2 * 86400);
+
+	ch = config_channel(cfg, "secure");
+	assert_int_equal(ch->smtp.tls, CFG_SMTP_IMPLICIT_TLS);
+	assert_string_equal(ch->smtp.host, "[::1]");
+	assert_int_equal(ch->smtp.port, 465);
+	assert_string_equal(ch->smtp.from_name, "Peeters, Garage");
+	assert_string_equal(ch->smtp.from_addr, "alerts@example.com");
+	assert_null(ch->smtp.username);
+	assert_null(ch->smtp.password_file);
+	assert_null(ch->smtp.reply_to);
+	assert_null(ch->ca_file);
+	assert_int_equal(ch->concurrency, 2);
+	check_retry(&ch->retry, 60, 3.0, 2 * 3600, 2 * 86400);
+}
+
+static void
+check_webhook_channels(const struct config *cfg, const char *dir)
+{
+	const struct cfg_channel *ch = config_channel(cfg, "sms");
+	const struct cfg_webhook *w = &ch->webhook;
+	char want[PATH_MAX + 64];
+
+	assert_int_equal(ch->type, CFG_CHANNEL_WEBHOOK);
+	assert_string_equal(w->url,
+			    "https://sms.example.com/api/v1/messages?source=promised");
+	assert_int_equal(w->method, CFG_HTTP_PUT);
+	assert_int_equal(w->nheaders, 2);
+	assert_string_equal(w->headers[0].name, "X-Tenant");
+	assert_string_equal(w->headers[0].value, "garage-peeters");
+	assert_string_equal(w->headers[1].name, "Accept");
+	assert_string_equal(w->body,
+			    "{\"to\": \"{{to_phone}}\", \"text\": \"{{text}}\"}");
+	assert_string_equal(w->content_type, "application/json");
+	assert_int_equal(w->auth, CFG_AUTH_BEARER);
+	assert_null(w->auth_username);
+	assert_string_equal(w->auth_secret_file, "/run/keys/sms-token");
+	assert_int_equal(w->signing, CFG_SIGNING_STANDARD_WEBHOOKS);
+	snprintf(want, sizeof(want), "%s/whsec", dir);
+	assert_string_equal(w->signing_secret_file, want);
+	assert_true(ch->connect_timeout == 5);
+	assert_true(ch->timeout == 20);
+	assert_true(w->max_response == 8192);
+	assert_int_equal(ch->concurrency, 64);
+
+	ch = config_channel(cfg, "form");
+	w = &ch->webhook;
+	assert_int_equal(w->method, CFG_HTTP_POST);
+	assert_int_equal(w->nheaders, 0);
+	assert_string_equal(w->content_type, "application/x-www-form-urlencoded");
+	assert_int_equal(w->auth, CFG_AUTH_BASIC);
+	assert_string_equal(w->auth_username, "ACXXXXXXXX");
+	snprintf(want, sizeof(want), "%s/twilio-token", dir);
+	assert_string_equal(w->auth_secret_file, want);
+	assert_int_equal(w->signing, CFG_SIGNING_NONE);
+	assert_null(w->signing_secret_file);
+	assert_true(w->max_response == 64 * 1024);
+	assert_int_equal(ch->concurrency, 4);
+	assert_true(ch->connect_timeout == 10 && ch->timeout == 60);
+	check_retry(&ch->retry, 60, 1.5, 2 * 3600, 3600);
+}
+
+static void
+test_channels_load(void **state)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	struct config *cfg;
+	const struct cfg_channel *ch;
+
+	(void)state;
+	assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+	fixture_dir(dir);
+	cfg = load_ok(data_path("channels_ok.yaml", path, sizeof(path)));
+	assert_int_equal(cfg->nchannels, 5);
+	check_retry(&cfg->outbox, 60, 3.0, 2 * 3600, 2 * 86400);
+	check_smtp_channels(cfg, dir);
+	check_webhook_channels(cfg, dir);
+	ch = config_channel(cfg, "log");
+	assert_int_equal(ch->type, CFG_CHANNEL_LOG);
+	check_retry(&ch->retry, 60, 3.0, 2 * 3600, 2 * 86400);
+	config_free(cfg);
+}
+
+/* With systemd's LoadCredential=, a relative secret name that exists in
+ * $CREDENTIALS_DIRECTORY is taken from there; the others stay next to
+ * the config. */
+static void
+test_channels_credentials_directory(void **state)
+{
+	char cred[] = "/tmp/promised-cred-XXXXXX";
+	char path[PATH_MAX], dir[PATH_MAX], want[PATH_MAX + 64];
+	struct config *cfg;
+	FILE *fp;
+
+	(void)state;
+	fixture_dir(dir);
+	assert_non_null(mkdtemp(cred));
+	snprintf(want, sizeof(want), "%s/whsec", cred);
+	fp = fopen(want, "w");
+	assert_non_null(fp);
+	fputs("whsec_c2VjcmV0\n", fp);
+	fclose(fp);
+	assert_int_equal(setenv("CREDENTIALS_DIRECTORY", cred, 1), 0);
+	cfg = load_ok(data_path("channels_ok.yaml", path, sizeof(path)));
+	assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+	assert_string_equal(config_channel(cfg, "sms")->webhook.signing_secret_file,
+			    want);
+	snprintf(want, sizeof(want), "%s/twilio-token", dir);
+	assert_string_equal(config_channel(cfg, "form")->webhook.auth_secret_file,
+			    want);
+	config_free(cfg);
+	snprintf(want, sizeof(want), "%s/whsec", cred);
+	assert_int_equal(unlink(want), 0);
+	assert_int_equal(rmdir(cred), 0);
+}
+
+/* Without an outbox section every channel gets 30s x2 up to 1h, for 24h. */
+static void
+test_retry_defaults(void **state)
+{
+	const char *src = getenv("PROMISED_SOURCE_DIR");
+	char path[PATH_MAX];
+	struct config *cfg;
+	size_t i;
+
+	(void)state;
+	cfg = load_ok(data_path("empty.yaml", path, sizeof(path)));
+	check_retry(&cfg->outbox, 30, 2.0, 3600, 86400);
+	config_free(cfg);
+	snprintf(path, sizeof(path), "%s/config/promised.yaml",
+		 src != NULL ? src : ".");
+	cfg = load_ok(path);
+	assert_int_equal(cfg->nchannels, 2);
+	for (i = 0; i < cfg->nchannels; i++)
+		check_retry(&cfg->channels[i].retry, 30, 2.0, 3600, 86400);
+	config_free(cfg);
+}
+
+static void
+test_smtp_bad_scheme(void **state)
+{
+	(void)state;
+	EXPECT("smtp_bad_scheme.yaml",
+	       "4:10: invalid url 'http://mail.example.com' (expected "
+	       "smtp://host[:port] or smtps://host[:port])");
+}
+
+static void
+test_smtp_missing_from(void **state)
+{
+	(void)state;
+	EXPECT("smtp_no_from.yaml",
+	       "3:5: channel 'mail': missing required key 'from'");
+}
+
+static void
+test_smtp_key_of_another_type(void **state)
+{
+	(void)state;
+	EXPECT("smtp_body.yaml",
+	       "6:5: 'body' is not valid for a channel of type smtp",
+	       "7:5: unknown key 'frm'; did you mean 'from'?");
+}
+
+/* A password only ever travels over TLS; smtps:// has no STARTTLS. */
+static void
+test_smtp_tls_and_credentials(void **state)
+{
+	(void)state;
+	EXPECT("smtp_tls.yaml",
+	       "5:15: starttls 'never' could send the password in clear text "
+	       "(use required, or smtps://)",
+	       "12:15: starttls does not apply to smtps:// (TLS from the first "
+	       "byte)",
+	       "15:5: channel 'half': 'password_file' needs 'username'",
+	       "18:11: invalid from 'Promised <promised@example>' (expected "
+	       "name@domain.tld or Name <name@domain.tld>)");
+}
+
+static void
+test_webhook_bad_header_name(void **state)
+{
+	(void)state;
+	EXPECT("webhook_bad_header.yaml",
+	       "7:7: invalid header name 'X Tenant' (expected letters, digits "
+	       "and !#$%&'*+-.^_`|~)");
+}
+
+static void
+test_webhook_header_cr(void **state)
+{
+	(void)state;
+	EXPECT("webhook_header_cr.yaml",
+	       "7:15: header 'X-Note' value contains CR, LF or another control "
+	       "character");
+}
+
+static void
+test_webhook_unknown_auth_type(void **state)
+{
+	(void)state;
+	EXPECT("webhook_auth_type.yaml",
+	       "7:13: invalid type 'digest' (expected bearer or basic)");
+}
+
+static void
+test_webhook_misc_errors(void **state)
+{
+	(void)state;
+	EXPECT("webhook_misc.yaml",
+	       "3:5: channel 'hook': missing required key 'body'",
+	       "4:10: invalid url 'ftp://example.com/x' (expected http:// or "
+	       "https://, a host[:port] and an optional path)",
+	       "5:13: invalid method 'GET' (expected POST or PUT)",
+	       "6:18: concurrency '65' is out of range (1 to 64)",
+	       "7:19: max_response '100' is out of range (1KiB to 64MiB; bytes, "
+	       "or a number with KiB or MiB)",
+	       "9:7: header 'Authorization' would put a secret in the config; "
+	       "use 'auth'",
+	       "11:7: duplicate header 'X-Tenant'",
+	       "13:7: signing: missing required key 'secret_file'",
+	       "15:7: auth: missing required key 'username'",
+	       "15:7: auth: missing required key 'password_file'",
+	       "16:7: 'token_file' is not valid for auth of type basic");
+}
+
+static void
+test_channel_type_errors(void **state)
+{
+	(void)state;
+	EXPECT("channel_type.yaml",
+	       "3:11: invalid type 'sms' (expected log, maildir, smtp or "
+	       "webhook)",
+	       "5:5: channel 'b': missing required key 'type'");
+}
+
+static void
+test_retry_factor_out_of_range(void **state)
+{
+	(void)state;
+	EXPECT("retry_factor.yaml",
+	       "2:11: factor '12' is out of range (a number from 1.0 to 10.0)",
+	       "7:15: factor '0.5' is out of range (a number from 1.0 to 10.0)",
+	       "8:7: unknown key 'bsae'; did you mean 'base'?");
+}
+
+/* cap below base, in one mapping, and between a channel's base and the
+ * outbox's cap (reported where the channel set its base). */
+static void
+test_retry_cap_below_base(void **state)
+{
+	(void)state;
+	EXPECT("retry_cap.yaml",
+	       "6:28: retry cap 30s is less than base 1m",
+	       "10:13: retry cap 2m is less than base 5m");
+}
+
+/* Each shipped preset, pasted under a minimal config, loads cleanly. */
+static void
+load_preset(const char *name, const char *channel, enum cfg_auth_type auth)
+{
+	static const char head[] =
+		"sites:\n"
+		"  main:\n"
+		"    timezone: Europe/Brussels\n"
+		"    hours:\n"
+		"      mon: [08:00-17:00]\n"
+		"staff:\n"
+		"  - id: an\n"
+		"    phone: \"+32470100100\"\n";
+	const char *src = getenv("PROMISED_SOURCE_DIR");
+	char preset[PATH_MAX], tmp[] = "/tmp/promised-preset-XXXXXX";
+	char buf[4096];
+	struct config *cfg;
+	const struct cfg_channel *ch;
+	FILE *in, *out;
+	size_t n;
+	int fd;
+
+	snprintf(preset, sizeof(preset), "%s/config/presets/%s",
+		 src != NULL ? src : ".", name);
+	in = fopen(preset, "r");
+	assert_non_null(in);
+	fd = mkstemp(tmp);
+	assert_true(fd >= 0);
+	out = fdopen(fd, "w");
+	assert_non_null(out);
+	fputs(head, out);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+	cfg = load_ok(tmp);
+	assert_int_equal(unlink(tmp), 0);
+	assert_int_equal(cfg->nchannels, 1);
+	ch = config_channel(cfg, channel);
+	assert_non_null(ch);
+	assert_int_equal(ch->type, CFG_CHANNEL_WEBHOOK);
+	assert_int_equal(ch->webhook.auth, auth);
+	assert_non_null(strstr(ch->webhook.body, "{{to_phone}}"));
+	assert_non_null(strstr(ch->webhook.body, "{{text}}"));
+	config_free(cfg);
+}
+
+static void
+test_presets_load(void **state)
+{
+	(void)state;
+	assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+	load_preset("sms-json-gateway.yaml", "sms", CFG_AUTH_BEARER);
+	load_preset("twilio.yaml", "twilio", CFG_AUTH_BASIC);
 }
 
 static void
@@ -441,6 +801,21 @@ main(void)
 		cmocka_unit_test(test_bad_email),
 		cmocka_unit_test(test_bad_locale),
 		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_channels_load),
+		cmocka_unit_test(test_channels_credentials_directory),
+		cmocka_unit_test(test_retry_defaults),
+		cmocka_unit_test(test_smtp_bad_scheme),
+		cmocka_unit_test(test_smtp_missing_from),
+		cmocka_unit_test(test_smtp_key_of_another_type),
+		cmocka_unit_test(test_smtp_tls_and_credentials),
+		cmocka_unit_test(test_webhook_bad_header_name),
+		cmocka_unit_test(test_webhook_header_cr),
+		cmocka_unit_test(test_webhook_unknown_auth_type),
+		cmocka_unit_test(test_webhook_misc_errors),
+		cmocka_unit_test(test_channel_type_errors),
+		cmocka_unit_test(test_retry_factor_out_of_range),
+		cmocka_unit_test(test_retry_cap_below_base),
+		cmocka_unit_test(test_presets_load),
 		cmocka_unit_test(test_missing_file),
 	};
 
