@@ -1,0 +1,596 @@
+/*
+ * loop: one thread, one epoll set, and nothing that wakes the daemon unless
+ * something is due.  Each wake runs a pass: fire due steps into the outbox
+ * (escalate_run), hand claimed outbox rows to their channels (notify), then
+ * re-arm the step timer at the store's next wake.  The daemon's own writes
+ * reach its inotify watch too; a pass with nothing due writes nothing, so
+ * those echoes die out after one extra pass.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "loop.h"
+#include "promised/log.h"
+#include "promised/notify.h"
+#include "promised/util.h"
+#include "promised/xmalloc.h"
+
+#define NSEC 1000000000LL
+/* After a database error the next pass comes this much later. */
+#define LOOP_RETRY_SECS 5
+/* A write seen through inotify may still be committing (the WAL is written
+ * and fsynced before the index is updated): look once more this much later. */
+#define LOOP_RECHECK_NS (200 * 1000000LL)
+/* Outbox rows claimed per batch, and batches per pass. */
+#define LOOP_CLAIM_BATCH 32
+#define LOOP_MAX_BATCHES 64
+/* Retry backoff: first wait, cap, and the age after which a temporary
+ * failure becomes final. */
+#define LOOP_BACKOFF_FIRST 30
+#define LOOP_BACKOFF_CAP 3600
+#define LOOP_GIVE_UP_AGE (24 * 3600)
+
+enum loop_src { SRC_STEP = 1, SRC_TICK, SRC_SIGNAL, SRC_INOTIFY };
+
+struct loop {
+	struct store *st;
+	struct escalate *esc;
+	struct config *cfg;          /* owned; swapped on SIGHUP */
+	char *config_path;
+	char *db_dir;
+	char *db_base;
+	int epfd, stepfd, tickfd, sigfd, inofd;
+	uint64_t wd_usec;            /* 0: no watchdog */
+	int64_t sweep;               /* seconds; 0: no safety sweep */
+	int64_t last_sweep;
+	int64_t retry_at;            /* after an error; 0: none */
+	int64_t recheck_ns;          /* realtime ns; 0: none */
+	int64_t armed_ns;            /* what stepfd is armed at; 0: disarmed */
+	int need_recompute;
+	int stop;
+};
+
+static int64_t
+loop_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * NSEC + ts.tv_nsec;
+}
+
+/* Whole seconds of CLOCK_REALTIME, the clock the step timer runs on.
+ * time() may read a coarse clock that lags by a tick: a timer that fired
+ * at 10:00:00.000 could still see 09:59:59, find nothing due and re-arm
+ * at once, spinning until the coarse clock catches up. */
+static int64_t
+loop_now(void)
+{
+	return loop_now_ns() / NSEC;
+}
+
+int
+loop_block_signals(void)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	return sigprocmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
+}
+
+/* ---- Timers ------------------------------------------------------------ */
+
+/* Arms the step timer at the earliest of the store's next wake, a pending
+ * retry and a pending recheck; disarms it when there is none of them. */
+static void
+loop_arm(struct loop *lp)
+{
+	struct itimerspec its;
+	char err[512];
+	int64_t next = 0, at = 0;
+
+	if (store_next_wake(lp->st, &next, err, sizeof(err)) != STORE_OK) {
+		log_err("cannot read the next wake-up: %s", err);
+		if (lp->retry_at == 0)
+			lp->retry_at = loop_now() + LOOP_RETRY_SECS;
+	}
+	if (next > 0)
+		at = next * NSEC;
+	if (lp->retry_at > 0 && (at == 0 || lp->retry_at * NSEC < at))
+		at = lp->retry_at * NSEC;
+	if (lp->recheck_ns > 0 && (at == 0 || lp->recheck_ns < at))
+		at = lp->recheck_ns;
+	if (at == lp->armed_ns)
+		return;
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)(at / NSEC);
+	its.it_value.tv_nsec = (long)(at % NSEC);
+	if (timerfd_settime(lp->stepfd,
+			    TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its,
+			    NULL) != 0) {
+		log_err("timerfd_settime: %s", strerror(errno));
+		return;
+	}
+	lp->armed_ns = at;
+	if (at == 0) {
+		log_debug("nothing scheduled; sleeping until something changes");
+	} else {
+		char when[32];
+
+		util_format_utc(at / NSEC, when, sizeof(when));
+		log_debug("next wake-up at %s", when);
+	}
+}
+
+/* The periodic timer: half the watchdog interval, or the safety sweep. */
+static void
+loop_arm_tick(struct loop *lp)
+{
+	struct itimerspec its;
+	int64_t ns = 0;
+
+	if (lp->wd_usec > 0)
+		ns = (int64_t)(lp->wd_usec / 2) * 1000;
+	if (lp->sweep > 0 && (ns == 0 || lp->sweep * NSEC < ns))
+		ns = lp->sweep * NSEC;
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)(ns / NSEC);
+	its.it_value.tv_nsec = (long)(ns % NSEC);
+	its.it_interval = its.it_value;
+	if (timerfd_settime(lp->tickfd, 0, &its, NULL) != 0)
+		log_err("timerfd_settime (watchdog): %s", strerror(errno));
+}
+
+/* ---- One pass ----------------------------------------------------------- */
+
+static int64_t
+loop_backoff(const struct notification *n)
+{
+	int64_t d = LOOP_BACKOFF_FIRST;
+	int i;
+
+	for (i = 1; i < n->attempts && d < LOOP_BACKOFF_CAP; i++)
+		d *= 2;
+	if (d > LOOP_BACKOFF_CAP)
+		d = LOOP_BACKOFF_CAP;
+	/* A little jitter, stable per row, so retries do not move in step. */
+	return d + (n->id * 7919) % (d / 10 + 1);
+}
+
+/* Sends one claimed row and records the result; -1 on a store error. */
+static int
+loop_send_one(struct loop *lp, const struct notification *n, int64_t now)
+{
+	const struct cfg_channel *ch = config_channel(lp->cfg, n->channel);
+	char err[512] = "", serr[512], provider[256] = "";
+	enum notif_state state = NOTIF_SENT;
+	int64_t next_try = 0;
+	int rc = NOTIFY_PERM;
+
+	if (ch == NULL)
+		util_seterr(err, sizeof(err), "no channel named %s in the config",
+			    n->channel);
+	else
+		rc = notify_send(ch, n, config_staff(lp->cfg, n->recipient),
+				 provider, sizeof(provider), err, sizeof(err));
+	if (rc == NOTIFY_TEMP && now - n->created_at < LOOP_GIVE_UP_AGE) {
+		state = NOTIF_RETRY;
+		next_try = now + loop_backoff(n);
+		log_warn("promise %" PRId64 ": notification %" PRId64
+			 " to %s via %s failed (attempt %d), retry in %" PRId64
+			 " s: %s", n->promise_id, n->id, n->recipient,
+			 n->channel, n->attempts, next_try - now, err);
+	} else if (rc != NOTIFY_OK) {
+		state = NOTIF_DEAD;
+		log_err("promise %" PRId64 ": notification %" PRId64 " to %s via "
+			"%s failed for good: %s", n->promise_id, n->id,
+			n->recipient, n->channel, err);
+	} else {
+		log_info("promise %" PRId64 ": notification %" PRId64
+			 " sent via %s to %s%s", n->promise_id, n->id,
+			 n->channel, n->recipient, n->late ? " (late)" : "");
+	}
+	if (store_outbox_result(lp->st, n->id, state, next_try,
+				state == NOTIF_SENT ? NULL : err,
+				provider[0] ? provider : NULL, now, serr,
+				sizeof(serr)) != STORE_OK) {
+		log_err("notification %" PRId64 ": cannot record the result: %s",
+			n->id, serr);
+		return -1;
+	}
+	return 0;
+}
+
+/* Claims due outbox rows batch by batch and sends them; -1 on error. */
+static int
+loop_deliver(struct loop *lp, int64_t now)
+{
+	struct notification *arr = NULL;
+	char err[512];
+	size_t n = 0, i;
+	int batch, rc = 0;
+
+	for (batch = 0; batch < LOOP_MAX_BATCHES; batch++) {
+		if (store_outbox_claim(lp->st, now, LOOP_CLAIM_BATCH, &arr, &n,
+				       err, sizeof(err)) != STORE_OK) {
+			log_err("cannot claim notifications: %s", err);
+			rc = -1;
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			if (loop_send_one(lp, &arr[i], now) != 0)
+				rc = -1;
+		}
+		notification_free_array(arr, n);
+		arr = NULL;
+		if (n < LOOP_CLAIM_BATCH)
+			break;
+	}
+out:
+	return rc;
+}
+
+/* Fires due steps, delivers, re-arms.  Store errors are logged and turn
+ * into a retry a few seconds later; they never end the daemon. */
+static void
+loop_pass(struct loop *lp)
+{
+	int64_t now = loop_now();
+	char err[512];
+	size_t nq = 0;
+	int failed = 0;
+
+	log_debug("pass");
+	if (lp->need_recompute) {
+		if (store_recompute_all(lp->st, now, err, sizeof(err)) ==
+		    STORE_OK) {
+			lp->need_recompute = 0;
+		} else {
+			log_err("cannot recompute the schedule: %s", err);
+			failed = 1;
+		}
+	}
+	if (escalate_run(lp->esc, lp->st, now, &nq, err, sizeof(err)) != 0) {
+		log_err("firing due steps failed: %s", err);
+		failed = 1;
+	}
+	if (nq > 0)
+		log_debug("%zu notification(s) queued", nq);
+	if (loop_deliver(lp, now) != 0)
+		failed = 1;
+	lp->retry_at = failed ? now + LOOP_RETRY_SECS : 0;
+	loop_arm(lp);
+}
+
+/* ---- Event sources ------------------------------------------------------ */
+
+/* Reads the step timer; returns 1 when a pass is needed. */
+static int
+loop_on_step(struct loop *lp)
+{
+	uint64_t ticks;
+	int64_t now_ns;
+
+	if (read(lp->stepfd, &ticks, sizeof(ticks)) < 0) {
+		if (errno != ECANCELED)
+			return 0;
+		/* The wall clock jumped: every absolute instant may have moved
+		 * past or away; recompute and re-arm. */
+		log_notice("the wall clock changed; recomputing the schedule");
+		lp->need_recompute = 1;
+	}
+	lp->armed_ns = -1;   /* forces loop_arm to set it again */
+	now_ns = loop_now_ns();
+	if (lp->recheck_ns > 0 && lp->recheck_ns <= now_ns)
+		lp->recheck_ns = 0;
+	if (lp->retry_at > 0 && lp->retry_at * NSEC <= now_ns)
+		lp->retry_at = 0;
+	return 1;
+}
+
+/* The watchdog ping and, when its time has come, a safety sweep. */
+static int
+loop_on_tick(struct loop *lp)
+{
+	uint64_t ticks;
+	int64_t now = loop_now();
+
+	if (read(lp->tickfd, &ticks, sizeof(ticks)) < 0)
+		return 0;
+	if (lp->wd_usec > 0)
+		sd_notify(0, "WATCHDOG=1");
+	if (lp->sweep > 0 && now - lp->last_sweep >= lp->sweep) {
+		lp->last_sweep = now;
+		log_debug("safety sweep");
+		return 1;
+	}
+	return 0;
+}
+
+/* 1 when an inotify event names the database, its WAL or its journal. */
+static int
+loop_is_db_name(const struct loop *lp, const char *name)
+{
+	static const char *const suffix[] = { "", "-wal", "-journal" };
+	size_t blen = strlen(lp->db_base), i;
+
+	if (strncmp(name, lp->db_base, blen) != 0)
+		return 0;
+	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		if (strcmp(name + blen, suffix[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Drains the inotify queue; returns 1 when the database was written. */
+static int
+loop_on_inotify(struct loop *lp)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int hit = 0;
+
+	for (;;) {
+		ssize_t len = read(lp->inofd, buf, sizeof(buf));
+		ssize_t off = 0;
+
+		if (len <= 0)
+			break;
+		while (off < len) {
+			const struct inotify_event *ev =
+				(const struct inotify_event *)(buf + off);
+
+			if ((ev->mask & IN_Q_OVERFLOW) ||
+			    (ev->len > 0 && loop_is_db_name(lp, ev->name)))
+				hit = 1;
+			off += (ssize_t)sizeof(*ev) + ev->len;
+		}
+	}
+	if (hit) {
+		log_debug("the database changed");
+		lp->recheck_ns = loop_now_ns() + LOOP_RECHECK_NS;
+	}
+	return hit;
+}
+
+/* SIGHUP: swap in the new config only when it validated as a whole. */
+static void
+loop_reload(struct loop *lp)
+{
+	struct config_errors errs = { 0 };
+	struct config *cfg = config_load(lp->config_path, &errs);
+	char err[512];
+	size_t i;
+
+	if (cfg == NULL) {
+		for (i = 0; i < errs.n; i++)
+			log_err("%s", errs.msg[i]);
+		log_err("config reload failed (%zu error(s)); still running on "
+			"the previous config", errs.n);
+		config_errors_clear(&errs);
+		return;
+	}
+	if (lp->cfg->database != NULL && cfg->database != NULL &&
+	    strcmp(lp->cfg->database, cfg->database) != 0)
+		log_warn("the database path changed in the config; it takes "
+			 "effect at the next restart");
+	escalate_set_config(lp->esc, cfg);
+	config_free(lp->cfg);
+	lp->cfg = cfg;
+	if (store_recompute_all(lp->st, loop_now(), err, sizeof(err)) !=
+	    STORE_OK) {
+		log_err("cannot recompute the schedule: %s", err);
+		lp->need_recompute = 1;
+	}
+	if (lp->sweep != cfg->daemon.safety_sweep) {
+		lp->sweep = cfg->daemon.safety_sweep;
+		loop_arm_tick(lp);
+	}
+	log_notice("config reloaded from %s", lp->config_path);
+}
+
+/* Reads pending signals; returns 1 when a pass is needed. */
+static int
+loop_on_signal(struct loop *lp)
+{
+	struct signalfd_siginfo si;
+	int pass = 0;
+
+	while (read(lp->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			sd_notify(0, "RELOADING=1");
+			loop_reload(lp);
+			sd_notify(0, "READY=1");
+			pass = 1;
+		} else {
+			log_notice("signal %u received; stopping",
+				   (unsigned)si.ssi_signo);
+			lp->stop = 1;
+		}
+	}
+	return pass && !lp->stop;
+}
+
+/* ---- Set-up and the loop -------------------------------------------------- */
+
+static int
+loop_add_fd(struct loop *lp, int fd, enum loop_src src)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.u32 = (uint32_t)src;
+	return epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Splits the database path into folder and file name for inotify. */
+static void
+loop_split_db(struct loop *lp, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL) {
+		lp->db_dir = xstrdup(".");
+		lp->db_base = xstrdup(path);
+	} else {
+		lp->db_dir = slash == path ? xstrdup("/")
+					   : xstrndup(path, (size_t)(slash - path));
+		lp->db_base = xstrdup(slash + 1);
+	}
+}
+
+static int
+loop_open_fds(struct loop *lp, char *err, size_t errlen)
+{
+	sigset_t set;
+	const char *what = "epoll";
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	lp->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (lp->epfd < 0)
+		goto fail;
+	what = "timerfd";
+	lp->stepfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	lp->tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (lp->stepfd < 0 || lp->tickfd < 0)
+		goto fail;
+	what = "signalfd";
+	lp->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (lp->sigfd < 0)
+		goto fail;
+	what = "inotify";
+	lp->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (lp->inofd < 0 ||
+	    inotify_add_watch(lp->inofd, lp->db_dir,
+			      IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO |
+				      IN_CREATE) < 0)
+		goto fail;
+	what = "epoll_ctl";
+	if (loop_add_fd(lp, lp->stepfd, SRC_STEP) != 0 ||
+	    loop_add_fd(lp, lp->tickfd, SRC_TICK) != 0 ||
+	    loop_add_fd(lp, lp->sigfd, SRC_SIGNAL) != 0 ||
+	    loop_add_fd(lp, lp->inofd, SRC_INOTIFY) != 0)
+		goto fail;
+	return 0;
+fail:
+	util_seterr(err, errlen, "%s (%s): %s", what, lp->db_dir,
+		    strerror(errno));
+	return -1;
+}
+
+struct loop *
+loop_new(struct store *st, struct escalate *esc, struct config *cfg,
+	 const char *config_path, char *err, size_t errlen)
+{
+	struct loop *lp = xcalloc(1, sizeof(*lp));
+
+	lp->st = st;
+	lp->esc = esc;
+	lp->cfg = cfg;
+	lp->config_path = xstrdup(config_path);
+	lp->epfd = lp->stepfd = lp->tickfd = lp->sigfd = lp->inofd = -1;
+	lp->armed_ns = -1;
+	lp->sweep = cfg->daemon.safety_sweep;
+	lp->last_sweep = loop_now();
+	loop_split_db(lp, store_path(st));
+	if (loop_open_fds(lp, err, errlen) != 0) {
+		loop_free(lp);
+		return NULL;
+	}
+	if (sd_watchdog_enabled(0, &lp->wd_usec) <= 0)
+		lp->wd_usec = 0;
+	loop_arm_tick(lp);
+	return lp;
+}
+
+void
+loop_request_recompute(struct loop *lp)
+{
+	lp->need_recompute = 1;
+}
+
+int
+loop_run(struct loop *lp)
+{
+	struct epoll_event evs[8];
+	int i, n, pass = 1;
+
+	while (!lp->stop) {
+		if (pass)
+			loop_pass(lp);
+		pass = 0;
+		/* No timeout: only a due instant or an event wakes us. */
+		n = epoll_wait(lp->epfd, evs, 8, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("epoll_wait: %s", strerror(errno));
+			return -1;
+		}
+		for (i = 0; i < n; i++) {
+			switch ((enum loop_src)evs[i].data.u32) {
+			case SRC_STEP:
+				pass |= loop_on_step(lp);
+				break;
+			case SRC_TICK:
+				pass |= loop_on_tick(lp);
+				break;
+			case SRC_SIGNAL:
+				pass |= loop_on_signal(lp);
+				break;
+			case SRC_INOTIFY:
+				pass |= loop_on_inotify(lp);
+				break;
+			}
+		}
+		if (!pass && lp->armed_ns < 0)
+			loop_arm(lp);
+	}
+	return 0;
+}
+
+void
+loop_free(struct loop *lp)
+{
+	int *fds[5];
+	size_t i;
+
+	if (lp == NULL)
+		return;
+	fds[0] = &lp->epfd;
+	fds[1] = &lp->stepfd;
+	fds[2] = &lp->tickfd;
+	fds[3] = &lp->sigfd;
+	fds[4] = &lp->inofd;
+	for (i = 0; i < 5; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+	}
+	config_free(lp->cfg);
+	free(lp->config_path);
+	free(lp->db_dir);
+	free(lp->db_base);
+	free(lp);
+}
