@@ -2,8 +2,10 @@
 # are missing, and only those.  Sourced, not executed.
 
 PROMISED_BUILD_DEPS="gcc make cmake pkg-config libc6-dev libsqlite3-dev
-libyaml-dev libical-dev libcurl4-openssl-dev libsystemd-dev tzdata"
-PROMISED_TEST_DEPS="libcmocka-dev sqlite3 python3 strace systemd procps
+libyaml-dev libical-dev libcurl4-openssl-dev libsystemd-dev libssl-dev
+tzdata"
+PROMISED_TEST_DEPS="libcmocka-dev sqlite3 python3 python3-aiosmtpd openssl strace
+systemd procps
 clang"
 
 deps_missing() {

@@ -1,0 +1,82 @@
+/*
+ * netsend: network delivery (SMTP and HTTP webhooks) through libcurl's
+ * multi interface, driven by the daemon's one loop: no thread per send.
+ * The host loop watches the sockets and the single timer that netsend
+ * asks for and calls back on readiness.  Protocols are limited per channel
+ * (smtp/smtps, http/https), TLS is verified, response bodies are capped,
+ * and jobs beyond a channel's concurrency wait in a queue.
+ */
+#ifndef PROMISED_NETSEND_H
+#define PROMISED_NETSEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "promised/config.h"
+
+struct netsend;
+
+enum netsend_result {
+	NETSEND_OK = 0,       /* the far side accepted it */
+	NETSEND_RETRY,        /* network error, timeout, 5xx, 429, SMTP 4xx */
+	NETSEND_PERMANENT,    /* other 4xx, SMTP 5xx, bad config or secret */
+};
+
+/* What became of one job; valid only during the callback. */
+struct netsend_done {
+	void *job_ctx;            /* as given at submit */
+	enum netsend_result result;
+	long status;              /* HTTP status or SMTP reply code; 0: none */
+	int64_t retry_after;      /* seconds from Retry-After; -1: none */
+	const char *detail;       /* "HTTP 503", "connect timeout", ... */
+	const char *response;     /* response body (capped), may be "" */
+	const char *provider_id;  /* e.g. a gateway's message id; may be "" */
+};
+typedef void (*netsend_done_fn)(void *cb_ctx, const struct netsend_done *d);
+
+/* Socket interest for the host loop: events is a mask of NETSEND_IN and
+ * NETSEND_OUT; 0 means stop watching fd. */
+#define NETSEND_IN 1
+#define NETSEND_OUT 2
+typedef void (*netsend_watch_fn)(void *loop_ctx, int fd, int events);
+/* The one timer netsend needs: fire after timeout_ms; -1 disarms. */
+typedef void (*netsend_timer_fn)(void *loop_ctx, long timeout_ms);
+
+/* Returns an owned engine; done is called once per job with cb_ctx. */
+struct netsend *netsend_new(netsend_watch_fn watch, netsend_timer_fn timer,
+			    void *loop_ctx, netsend_done_fn done,
+			    void *cb_ctx, char *err, size_t errlen);
+/* Aborts what is in flight (no callbacks) and frees; NULL is allowed. */
+void netsend_free(struct netsend *ns);
+
+/* Queues one email: envelope from the channel's `from`, to rcpt_addr;
+ * message is the complete RFC 5322 text (copied).  -1 only when the job
+ * cannot even be queued (err says why). */
+int netsend_smtp(struct netsend *ns, const struct cfg_channel *ch,
+		 const char *rcpt_addr, const char *message, size_t len,
+		 void *job_ctx, char *err, size_t errlen);
+/* Queues one webhook request with the channel's method, headers, auth and
+ * content type; body is final (copied).  idem_key goes out as
+ * webhook-id / Idempotency-Key; with signing, webhook-timestamp (now) and
+ * webhook-signature (v1, HMAC-SHA256 over id.timestamp.body). */
+int netsend_http(struct netsend *ns, const struct cfg_channel *ch,
+		 const char *idem_key, const char *body, size_t len,
+		 int64_t now, void *job_ctx, char *err, size_t errlen);
+
+/* The host loop reports readiness of a watched fd (events as above). */
+void netsend_on_fd(struct netsend *ns, int fd, int events);
+/* The host loop reports that the requested timer fired. */
+void netsend_on_timeout(struct netsend *ns);
+/* Jobs queued or in flight. */
+size_t netsend_pending(const struct netsend *ns);
+/* For promisectl: runs until every job is done or timeout_ms passed,
+ * without a host loop (watch/timer may be NULL then).  0 or -1. */
+int netsend_run(struct netsend *ns, long timeout_ms);
+
+/* Standard Webhooks signature of (id, timestamp, body) with secret
+ * ("whsec_" + base64 key, or raw bytes): writes "v1,<base64>" into out. */
+int netsend_sign(const char *secret, const char *id, int64_t timestamp,
+		 const char *body, size_t len, char *out, size_t outlen,
+		 char *err, size_t errlen);
+
+#endif
