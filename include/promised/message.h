@@ -1,0 +1,44 @@
+/*
+ * message: renders one notification for its channel.  It gathers the
+ * template variables (the promise, its owner, the recipient, the last
+ * events of its timeline, due in the site's local time and how long until
+ * or since) and produces what the channel sends: a complete email for smtp
+ * and maildir, the channel's body template for a webhook, one line for log.
+ */
+#ifndef PROMISED_MESSAGE_H
+#define PROMISED_MESSAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "promised/config.h"
+#include "promised/promise.h"
+#include "promised/template.h"
+
+/* Which message a notification is, from its step instant against due:
+ * "reminder", "last_call" (within 30 min before due), "lapse" (at due),
+ * "escalation" (after due). */
+const char *message_kind(const struct notification *n,
+			 const struct promise *p);
+
+struct message_out {
+	char *data;          /* owned: email text, webhook body or log line */
+	size_t len;
+	char *rcpt;          /* owned: email address or phone of the recipient */
+	char *subject;       /* owned: rendered subject (for logs, outbox) */
+};
+
+/*
+ * Renders n (to staff n->recipient) for channel ch in the recipient's
+ * locale.  events are the promise's timeline (the last few are shown).
+ * 0, or -1 with err (a recipient without email for smtp, without phone
+ * for an SMS webhook, is a permanent error: *permanent is set).
+ */
+int message_render(const struct config *cfg, const struct template_set *tpl,
+		   const struct cfg_channel *ch, const struct notification *n,
+		   const struct promise *p, const struct event *events,
+		   size_t nevents, int64_t now, struct message_out *out,
+		   int *permanent, char *err, size_t errlen);
+void message_out_clear(struct message_out *out);
+
+#endif
