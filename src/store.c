@@ -108,6 +108,16 @@ static const char *const migrations[] = {
 	" used_at INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX tokens_promise ON tokens(promise_id);"
 	"PRAGMA application_id = 1347571012;",
+	/* 2: feed sync — what the calendar said last (SEQUENCE,
+	 * LAST-MODIFIED) decides whether a closed promise reopens; a feed
+	 * whose last answer was refused is failing. */
+	"ALTER TABLE promises ADD COLUMN feed_sequence INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE promises ADD COLUMN feed_modified INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"CREATE INDEX promises_source ON promises(source);"
+	"ALTER TABLE feeds ADD COLUMN last_try_at INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE feeds ADD COLUMN failing INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* Column order shared by every SELECT of a promise and by store_save. */

@@ -24,6 +24,7 @@ enum store_rc {
 	STORE_CONFLICT = -4,   /* not allowed in the promise's state */
 	STORE_READONLY = -5,   /* the database file cannot be written */
 	STORE_INVALID = -6,    /* a value is invalid; err names the field */
+	STORE_REFUSED = -7,    /* a feed sync was not applied; err says why */
 };
 
 /*
@@ -165,5 +166,76 @@ int store_outbox_list(struct store *st, int state, int64_t promise_id,
 /* Puts a dead or retry row back to pending now (promisectl outbox retry). */
 int store_outbox_retry(struct store *st, int64_t id, int64_t now,
 		       char *err, size_t errlen);
+/* Queues the fallback of dead notification dead_id on the step's next
+ * channel, in one transaction: a pending copy (same promise, step, repeat,
+ * recipient, subject and body) with channel_index + 1, channel
+ * next_channel and idem_key "<old key>.f<channel_index + 1>.<channel>",
+ * plus the event "fallback from <ch> to <next> for <recipient>: <reason>".
+ * Queueing the same fallback twice changes nothing.  *new_id (may be
+ * NULL) gets the new row's id, or 0 when it existed already. */
+int store_outbox_fallback(struct store *st, int64_t dead_id,
+			  const char *next_channel, const char *reason,
+			  int64_t now, int64_t *new_id, char *err,
+			  size_t errlen);
+
+/* ---- Calendar feeds (store_feed.c) --------------------------------- */
+
+struct feed_item;
+
+/* What one feed sync did (or, when refused, would have done). */
+struct store_feed_result {
+	size_t added;          /* new promises */
+	size_t moved;          /* due changed: "changed by feed NAME" */
+	size_t updated;        /* title, customer, target or owner changed */
+	size_t completed;      /* closed kept/late by the calendar */
+	size_t cancelled;      /* closed cancelled: STATUS:CANCELLED */
+	size_t removed;        /* closed cancelled: gone from the feed */
+	size_t reopened;       /* closed here, changed in the calendar */
+	size_t unchanged;
+	size_t invalid;        /* items the store cannot keep; see below */
+	size_t duplicates;     /* a ref seen twice: the first one counts */
+	size_t open_before;    /* open promises of the feed before the sync */
+	char first_invalid[200];
+};
+
+/* Applies the complete item list of feed `feed` in one transaction:
+ * upsert by ref (source "feed:<feed>"), close completed/cancelled items,
+ * cancel open promises whose ref is gone, reopen a closed promise only
+ * when its SEQUENCE grew or LAST-MODIFIED is newer.  Safety valve: an
+ * empty list while the feed has open promises, or more than
+ * max_cancel_share (<= 0: 0.5) of them gone (a single one is always
+ * allowed), changes nothing and returns STORE_REFUSED with the reason.
+ * res (may be NULL) gets the counts. */
+int store_feed_sync(struct store *st, const char *feed,
+		    const struct feed_item *items, size_t n,
+		    double max_cancel_share, const char *actor, int64_t now,
+		    struct store_feed_result *res, char *err, size_t errlen);
+
+/* A row of the feeds table: what fetching last saw. */
+struct store_feed_status {
+	char *name;
+	char *url;
+	char *etag;            /* for If-None-Match; NULL: none */
+	char *last_modified;   /* HTTP Last-Modified text; NULL: none */
+	int64_t last_ok_at;    /* last successful sync, 0: never */
+	int64_t last_try_at;   /* last attempt, 0: never */
+	char *last_error;      /* NULL when the last attempt worked */
+	int64_t items, added, updated, cancelled;   /* last sync's counts */
+	int failing;           /* 1 while the last attempt failed */
+};
+
+/* Inserts or replaces the row s->name (every column). */
+int store_feed_status_set(struct store *st, const struct store_feed_status *s,
+			  char *err, size_t errlen);
+/* Fills *out (owned; store_feed_status_clear) or STORE_NOTFOUND. */
+int store_feed_status_get(struct store *st, const char *name,
+			  struct store_feed_status *out, char *err,
+			  size_t errlen);
+/* Every row, by name, into an owned array. */
+int store_feed_status_list(struct store *st, struct store_feed_status **out,
+			   size_t *n, char *err, size_t errlen);
+/* Releases the strings of s and zeroes it / an array of n rows. */
+void store_feed_status_clear(struct store_feed_status *s);
+void store_feed_status_free_array(struct store_feed_status *arr, size_t n);
 
 #endif
