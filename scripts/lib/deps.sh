@@ -3,6 +3,7 @@
 
 PROMISED_BUILD_DEPS="gcc make cmake pkg-config libc6-dev libsqlite3-dev
 libyaml-dev libical-dev libcurl4-openssl-dev libsystemd-dev libssl-dev
+libmicrohttpd-dev libjansson-dev
 tzdata"
 PROMISED_TEST_DEPS="libcmocka-dev sqlite3 python3 python3-aiosmtpd python3-icalendar
 openssl strace libclang-rt-14-dev
