@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <yaml.h>
 
 #include "promised/config.h"
 #include "promised/log.h"
 #include "promised/secret.h"
+#include "promised/template.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
 
@@ -124,6 +126,19 @@ cerror(struct ctx *c, const yaml_mark_t *m, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	cerror_at(c, (int)m->line + 1, (int)m->column + 1, msg);
+}
+
+/* An error that carries its own "file:line:column: " (a template file);
+ * it is listed after the config file's own errors. */
+static void
+cerror_raw(struct ctx *c, const char *msg)
+{
+	c->errs = xreallocarray(c->errs, c->nerrs + 1, sizeof(*c->errs));
+	c->errs[c->nerrs].line = INT_MAX;
+	c->errs[c->nerrs].col = 0;
+	c->errs[c->nerrs].seq = c->nerrs;
+	c->errs[c->nerrs].msg = xstrdup(msg);
+	c->nerrs++;
 }
 
 static void
@@ -556,6 +571,187 @@ parse_daemon(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
 	(void)f;
 	walk_map(c, v, daemon_fields, sizeof(daemon_fields) / sizeof(*daemon_fields),
 		 dst, "daemon");
+}
+
+/* ---- templates ------------------------------------------------------------ */
+
+static void
+parse_templates_dir(struct ctx *c, yaml_node_t *v, void *dst,
+		    const struct field *f)
+{
+	struct cfg_templates *t = dst;
+
+	parse_path(c, v, &t->dir, f);
+	t->given = t->dir != NULL;
+}
+
+static const struct field templates_fields[] = {
+	{ "dir", parse_templates_dir, 0, 0, NULL },
+	{ "override", parse_path, offsetof(struct cfg_templates, override), 0,
+	  NULL },
+};
+
+static void
+parse_templates(struct ctx *c, yaml_node_t *v, void *dst,
+		const struct field *f)
+{
+	(void)f;
+	walk_map(c, v, templates_fields,
+		 sizeof(templates_fields) / sizeof(*templates_fields), dst,
+		 "templates");
+}
+
+/* Every template file is checked as the daemon would load it.  Without a
+ * `templates` key the installed folder is checked when it exists; a
+ * config that names none and has none installed is read without them. */
+static void
+check_templates(struct ctx *c)
+{
+	struct cfg_templates *t = &c->cfg->templates;
+	struct stat st;
+	char *report = NULL, *line, *save = NULL;
+
+	if (t->dir == NULL)
+		t->dir = xstrdup(CONFIG_TEMPLATES_DIR);
+	if (!t->given && t->override == NULL && stat(t->dir, &st) != 0)
+		return;
+	if (template_set_check(t->dir, t->override, &report) == 0)
+		goto out;
+	for (line = strtok_r(report, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save))
+		cerror_raw(c, line);
+out:
+	free(report);
+}
+
+/* Line `line` (1-based) of the config file into buf ("" when missing). */
+static void
+file_line(const char *path, int line, char *buf, size_t buflen)
+{
+	FILE *fp = fopen(path, "rb");
+	int ch, cur = 1;
+
+	buf[0] = '\0';
+	if (fp == NULL)
+		return;
+	while (cur < line && (ch = getc(fp)) != EOF)
+		if (ch == '\n')
+			cur++;
+	if (fgets(buf, (int)buflen, fp) == NULL)
+		buf[0] = '\0';
+	fclose(fp);
+}
+
+/* The indentation of line `line`: given the first line of a literal
+ * block scalar, where each of its lines starts. */
+static int
+file_line_indent(const char *path, int line)
+{
+	char buf[4096];
+	int indent = 0;
+
+	file_line(path, line, buf, sizeof(buf));
+	while (buf[indent] == ' ')
+		indent++;
+	return indent;
+}
+
+/* The file column (1-based) of character `want` (1-based) of the value of
+ * a one-line quoted scalar whose quote is at column q: escapes (\" \n
+ * \xHH \uHHHH, '') are one character of the value but several of the
+ * file. */
+static int
+quoted_column(const char *path, int line, int q, int dbl, int want)
+{
+	char buf[4096];
+	size_t i = 0;
+	int col = 1, got = 1;
+
+	file_line(path, line, buf, sizeof(buf));
+	for (; buf[i] != '\0' && col < q; i++)     /* to the quote */
+		if (((unsigned char)buf[i] & 0xC0) != 0x80)
+			col++;
+	if (buf[i] == '\0')
+		return q + want;
+	i++;
+	col++;
+	while (got < want && buf[i] != '\0' && buf[i] != '\n') {
+		size_t n = 1;
+
+		if (dbl && buf[i] == '\\')
+			n = buf[i + 1] == 'x' ? 4 : buf[i + 1] == 'u' ? 6
+			  : buf[i + 1] == 'U' ? 10 : 2;
+		else if (!dbl && buf[i] == '\'' && buf[i + 1] == '\'')
+			n = 2;
+		else
+			while (((unsigned char)buf[i + n] & 0xC0) == 0x80)
+				n++;
+		for (; n > 0 && buf[i] != '\0'; n--, i++)
+			if (((unsigned char)buf[i] & 0xC0) != 0x80)
+				col++;
+		got++;
+	}
+	return col;
+}
+
+/* Reports one template error "body:L:C: msg" of the body scalar v at its
+ * place in the config file: exact for one-line and literal (|) bodies,
+ * else at the start of the value with the body's own line and column. */
+static void
+body_error(struct ctx *c, yaml_node_t *v, const char *what, const char *e)
+{
+	const yaml_mark_t *m = &v->start_mark;
+	yaml_scalar_style_t style = v->data.scalar.style;
+	int l = 0, col = 0, used = 0, line, column, exact = 1;
+	char msg[1024];
+
+	if (sscanf(e, "body:%d:%d: %n", &l, &col, &used) < 2 || used == 0) {
+		cerror(c, m, "%s: body: %s", what, e);
+		return;
+	}
+	line = (int)m->line + 1;
+	column = (int)m->column + 1;
+	if (style == YAML_LITERAL_SCALAR_STYLE) {
+		column = file_line_indent(c->file, line + 1) + col;
+		line += l;
+	} else if ((style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+		    style == YAML_DOUBLE_QUOTED_SCALAR_STYLE) && l == 1 &&
+		   v->end_mark.line == m->line) {
+		column = quoted_column(c->file, line, column,
+				       style == YAML_DOUBLE_QUOTED_SCALAR_STYLE,
+				       col);
+	} else if (style == YAML_PLAIN_SCALAR_STYLE && l == 1) {
+		column += col - 1;
+	} else {
+		exact = 0;
+	}
+	if (exact)
+		snprintf(msg, sizeof(msg), "%s: body: %s", what, e + used);
+	else
+		snprintf(msg, sizeof(msg), "%s: body line %d, column %d: %s",
+			 what, l, col, e + used);
+	cerror_at(c, line, column, msg);
+}
+
+/* A webhook body is a template: a typo in a variable name is found now. */
+static void
+check_body(struct ctx *c, yaml_node_t *cv, const struct cfg_channel *ch,
+	   const char *what)
+{
+	yaml_node_t *v = map_lookup(c, cv, "body");
+	struct template *t;
+	char err[4096] = "", *line, *save = NULL;
+
+	if (v == NULL || v->type != YAML_SCALAR_NODE || ch->webhook.body == NULL)
+		return;
+	t = template_parse(ch->webhook.body, "body", err, sizeof(err));
+	if (t != NULL) {
+		template_free(t);
+		return;
+	}
+	for (line = strtok_r(err, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save))
+		body_error(c, v, what, line);
 }
 
 /* ---- sites -------------------------------------------------------------- */
@@ -2019,6 +2215,8 @@ parse_channel(struct ctx *c, yaml_node_t *cv, struct cfg_channel *ch)
 		finish_smtp(c, cv, ch, what);
 	if (which == CFG_CHANNEL_WEBHOOK && ch->webhook.content_type == NULL)
 		ch->webhook.content_type = xstrdup("application/json");
+	if (which == CFG_CHANNEL_WEBHOOK)
+		check_body(c, cv, ch, what);
 }
 
 static void
@@ -2058,6 +2256,8 @@ static const struct field sections[] = {
 	{ "channels", parse_channels, 0, 0, NULL },
 	{ "outbox", parse_outbox, 0, 0, NULL },
 	{ "daemon", parse_daemon, offsetof(struct config, daemon), 0, NULL },
+	{ "templates", parse_templates, offsetof(struct config, templates), 0,
+	  NULL },
 };
 
 /* ---- references ----------------------------------------------------------- */
@@ -2188,6 +2388,7 @@ apply_defaults(struct ctx *c)
 		cfg->default_site = xstrdup(cfg->sites[0].id);
 	merge_phrases(c);
 	apply_retry(c);
+	check_templates(c);
 	for (i = 0; i < c->nrefs; i++)
 		check_ref(c, &c->refs[i]);
 }
@@ -2382,6 +2583,7 @@ config_free(struct config *cfg)
 	free(cfg->phrases); free(cfg->policies); free(cfg->channels);
 	free(cfg->path); free(cfg->database); free(cfg->default_site);
 	free(cfg->default_policy);
+	free(cfg->templates.dir); free(cfg->templates.override);
 	free(cfg);
 }
 

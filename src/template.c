@@ -45,6 +45,12 @@ static const char *const var_names[TEMPLATE_VAR_COUNT] = {
 	[TEMPLATE_VAR_LINK_DONE] = "link_done",
 	[TEMPLATE_VAR_LINK_ACK] = "link_ack",
 	[TEMPLATE_VAR_LINK_SNOOZE] = "link_snooze",
+	[TEMPLATE_VAR_RECIPIENT_PHONE] = "recipient_phone",
+	[TEMPLATE_VAR_RECIPIENT_EMAIL] = "recipient_email",
+	[TEMPLATE_VAR_TEXT] = "text",
+	[TEMPLATE_VAR_SUBJECT] = "subject",
+	[TEMPLATE_VAR_IDEM_KEY] = "idem_key",
+	[TEMPLATE_VAR_DUE_ISO] = "due_iso",
 };
 
 static const char *const locales[] = { "en", "nl", "fr" };

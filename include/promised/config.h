@@ -15,6 +15,7 @@
 #include "promised/schedule.h"
 
 #define CONFIG_DEFAULT_PATH PROMISED_SYSCONFDIR "/promised/promised.yaml"
+#define CONFIG_TEMPLATES_DIR PROMISED_DATADIR "/promised/templates"
 
 struct cfg_staff {
 	char *id;
@@ -123,6 +124,14 @@ struct cfg_channel {
 	struct cfg_webhook webhook;  /* type webhook only */
 };
 
+/* Message templates (see template.h): dir holds <locale>/<kind>.<part>;
+ * a file of the same name under override replaces the shipped one. */
+struct cfg_templates {
+	char *dir;         /* default PROMISED_DATADIR "/promised/templates" */
+	char *override;    /* NULL: none */
+	int given;         /* 1 when the file set templates.dir */
+};
+
 struct cfg_daemon {
 	int64_t safety_sweep;  /* seconds; 0 = off, else >= 60 */
 };
@@ -146,6 +155,7 @@ struct config {
 	size_t nchannels;
 	struct cfg_daemon daemon;
 	struct cfg_retry outbox;         /* defaults for every channel's retry */
+	struct cfg_templates templates;  /* relative paths: from the file's folder */
 };
 
 /* Every problem found in one load. */
@@ -154,7 +164,10 @@ struct config_errors {
 	size_t n;
 };
 
-/* Loads and validates path.  Returns an owned config, or NULL with every
+/* Loads and validates path, including the message templates (when
+ * templates.dir is given or the default folder exists) and every webhook
+ * body template: an unknown variable is an error with its position.
+ * Returns an owned config, or NULL with every
  * problem appended to errs (config_errors_clear it). */
 struct config *config_load(const char *path, struct config_errors *errs);
 /* Releases a config; NULL is allowed. */

@@ -15,9 +15,10 @@
 #include "promised/promise.h"
 #include "promised/template.h"
 
-/* Which message a notification is, from its step instant against due:
- * "reminder", "last_call" (within 30 min before due), "lapse" (at due),
- * "escalation" (after due). */
+/* Which message a notification is, from its step instant (scheduled_at)
+ * against due: "reminder" (earlier than 30 min before due), "last_call"
+ * (from 30 min to 60 s before due), "lapse" (within 60 s of due),
+ * "escalation" (later). */
 const char *message_kind(const struct notification *n,
 			 const struct promise *p);
 
@@ -40,5 +41,15 @@ int message_render(const struct config *cfg, const struct template_set *tpl,
 		   size_t nevents, int64_t now, struct message_out *out,
 		   int *permanent, char *err, size_t errlen);
 void message_out_clear(struct message_out *out);
+
+/* Renders only the subject and the plain text of n for its recipient, as
+ * message_render would (what the log and maildir channels show).  0 with
+ * *subject and *text owned, or -1 with err. */
+int message_render_text(const struct config *cfg,
+			const struct template_set *tpl,
+			const struct notification *n, const struct promise *p,
+			const struct event *events, size_t nevents,
+			int64_t now, char **subject, char **text,
+			char *err, size_t errlen);
 
 #endif

@@ -29,7 +29,8 @@ struct netsend_done {
 	long status;              /* HTTP status or SMTP reply code; 0: none */
 	int64_t retry_after;      /* seconds from Retry-After; -1: none */
 	const char *detail;       /* "HTTP 503", "connect timeout", ... */
-	const char *response;     /* response body (capped), may be "" */
+	const char *response;     /* response body (capped), or SMTP's last
+				   * reply line; may be "" */
 	const char *provider_id;  /* e.g. a gateway's message id; may be "" */
 };
 typedef void (*netsend_done_fn)(void *cb_ctx, const struct netsend_done *d);
@@ -39,10 +40,14 @@ typedef void (*netsend_done_fn)(void *cb_ctx, const struct netsend_done *d);
 #define NETSEND_IN 1
 #define NETSEND_OUT 2
 typedef void (*netsend_watch_fn)(void *loop_ctx, int fd, int events);
-/* The one timer netsend needs: fire after timeout_ms; -1 disarms. */
+/* The one timer netsend needs: fire after timeout_ms; -1 disarms.  It is
+ * one-shot: after it fired, netsend arms it again when it still needs it. */
 typedef void (*netsend_timer_fn)(void *loop_ctx, long timeout_ms);
 
-/* Returns an owned engine; done is called once per job with cb_ctx. */
+/* Returns an owned engine; done is called once per job with cb_ctx, never
+ * from inside netsend_smtp/netsend_http (a job that fails before it can
+ * start, e.g. on a missing secret, is answered from the next timer tick).
+ * Ignores SIGPIPE for the whole process. */
 struct netsend *netsend_new(netsend_watch_fn watch, netsend_timer_fn timer,
 			    void *loop_ctx, netsend_done_fn done,
 			    void *cb_ctx, char *err, size_t errlen);

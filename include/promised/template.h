@@ -44,6 +44,12 @@
  *   history          the last few timeline events, one per line
  *   short_code       the code an SMS reply quotes
  *   link_done, link_ack, link_snooze   one-click action links (may be empty)
+ *   recipient_phone  the recipient's phone, E.164 ("+32470123456")
+ *   recipient_email  the recipient's email address
+ *   text             the rendered SMS text (for webhook bodies)
+ *   subject          the rendered email subject (for webhook bodies)
+ *   idem_key         the notification's idempotency key
+ *   due_iso          due in UTC, ISO 8601 ("2026-12-04T16:00:00Z")
  */
 enum template_var {
 	TEMPLATE_VAR_TITLE,
@@ -70,6 +76,12 @@ enum template_var {
 	TEMPLATE_VAR_LINK_DONE,
 	TEMPLATE_VAR_LINK_ACK,
 	TEMPLATE_VAR_LINK_SNOOZE,
+	TEMPLATE_VAR_RECIPIENT_PHONE,
+	TEMPLATE_VAR_RECIPIENT_EMAIL,
+	TEMPLATE_VAR_TEXT,
+	TEMPLATE_VAR_SUBJECT,
+	TEMPLATE_VAR_IDEM_KEY,
+	TEMPLATE_VAR_DUE_ISO,
 	TEMPLATE_VAR_COUNT
 };
 

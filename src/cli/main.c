@@ -59,6 +59,8 @@ static const struct command commands[] = {
 	  NEEDS_DB, "record a new due agreed with the customer" },
 	{ "reopen", cli_cmd_reopen, "reopen ID|REF [--reason TEXT] [--json]",
 	  NEEDS_DB, "reopen a closed promise" },
+	{ "outbox", cli_cmd_outbox, "outbox [--state pending|sending|sent|retry|dead] [--promise ID] [--limit N] [--json]\n    outbox retry ID", NEEDS_DB, "list notifications; send a failed one again" },
+	{ "test-channel", cli_cmd_test_channel, "test-channel NAME --to STAFF", NEEDS_NOTHING, "send a test message through a channel now" },
 	{ "check-config", cmd_check_config, "check-config [FILE]",
 	  NEEDS_NOTHING, "validate the config file" },
 };

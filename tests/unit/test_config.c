@@ -480,7 +480,7 @@ check_webhook_channels(const struct config *cfg, const char *dir)
 	assert_string_equal(w->headers[0].value, "garage-peeters");
 	assert_string_equal(w->headers[1].name, "Accept");
 	assert_string_equal(w->body,
-			    "{\"to\": \"{{to_phone}}\", \"text\": \"{{text}}\"}");
+			    "{\"to\": \"{{recipient_phone}}\", \"text\": \"{{text}}\"}");
 	assert_string_equal(w->content_type, "application/json");
 	assert_int_equal(w->auth, CFG_AUTH_BEARER);
 	assert_null(w->auth_username);
@@ -747,7 +747,7 @@ load_preset(const char *name, const char *channel, enum cfg_auth_type auth)
 	assert_non_null(ch);
 	assert_int_equal(ch->type, CFG_CHANNEL_WEBHOOK);
 	assert_int_equal(ch->webhook.auth, auth);
-	assert_non_null(strstr(ch->webhook.body, "{{to_phone}}"));
+	assert_non_null(strstr(ch->webhook.body, "{{recipient_phone}}"));
 	assert_non_null(strstr(ch->webhook.body, "{{text}}"));
 	config_free(cfg);
 }

@@ -1,0 +1,1283 @@
+/*
+ * netsend: SMTP and webhook delivery through one libcurl multi handle.
+ *
+ * Every job is prepared completely when it is submitted (curl copies the
+ * strings it is given, and the secrets are read then), so the channel
+ * record only has to live during the call and a config reload cannot pull
+ * it away from a queued job.  A job then waits in its channel's FIFO until
+ * the channel has fewer than `concurrency` transfers in flight.  The multi
+ * handle's connection cache keeps connections to a server open between
+ * jobs, and finished easy handles go back to a small per-channel pool.
+ * Connections live in share objects keyed by everything that decides
+ * whether a connection may serve another job (CA file, TLS mode, login):
+ * curl does not compare the TLS settings of a STARTTLS connection before
+ * reusing it, so two channels that trust different CAs must never meet
+ * in one connection cache.
+ *
+ * The host loop owns the sockets and the one timer: curl's socket and
+ * timer callbacks are forwarded to it, and it reports readiness back with
+ * netsend_on_fd / netsend_on_timeout.  netsend_run drives the same multi
+ * handle without a host loop (curl_multi_perform + curl_multi_poll).
+ *
+ * A job whose preparation fails for a reason that deserves an answer (a
+ * missing secret) is answered from the timer, never from inside the
+ * submit call, so callers never see their callback re-entered.
+ */
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "promised/netsend.h"
+#include "promised/secret.h"
+#include "promised/util.h"
+#include "promised/xmalloc.h"
+
+#define NS_POOL_MAX 16            /* idle easy handles kept per channel */
+#define NS_MAXCONNECTS 64         /* connections the multi keeps open */
+#define NS_DEFAULT_MAX_RESPONSE 65536
+#define NS_SMTP_REPLY_MAX 512     /* last SMTP reply line kept */
+#define NS_DETAIL_MAX 256
+#define NS_PROVIDER_MAX 128
+
+struct ns_chan;
+
+/* One connection cache. */
+struct ns_share {
+	struct ns_share *next;
+	char *key;
+	CURLSH *sh;
+};
+
+struct ns_job {
+	struct ns_job *next;          /* channel queue, failed or running list */
+	struct ns_job *prev;          /* running list only */
+	struct ns_chan *chan;
+	void *job_ctx;
+	CURL *easy;                   /* NULL for a job that failed early */
+	struct curl_slist *list;      /* HTTP headers or SMTP recipients */
+	struct curl_slist *auth_hdr;  /* the list entry that holds a token */
+	int http;                     /* 1: webhook, 0: smtp */
+	char *payload;                /* message or body, owned */
+	size_t len, off;
+	char *resp;                   /* response body or last SMTP reply */
+	size_t resp_len, resp_max;
+	int64_t retry_after;
+	int64_t connect_timeout, timeout;
+	enum netsend_result early_result;   /* for a job that failed early */
+	char detail[NS_DETAIL_MAX];
+};
+
+struct ns_chan {
+	struct ns_chan *next;
+	char *name;
+	int limit, inflight;
+	struct ns_job *head, *tail;   /* waiting for a slot */
+	CURL *idle[NS_POOL_MAX];
+	size_t nidle;
+};
+
+struct netsend {
+	CURLM *multi;
+	netsend_watch_fn watch;
+	netsend_timer_fn timer;
+	void *loop_ctx;
+	netsend_done_fn done;
+	void *cb_ctx;
+	struct ns_chan *chans;
+	struct ns_share *shares;
+	struct ns_job *failed_head, *failed_tail;
+	struct ns_job *running;
+	size_t pending;
+	int64_t curl_deadline;        /* monotonic ms curl asked for; -1 none */
+};
+
+/* ------------------------------------------------------------------ */
+/* Classification tables                                               */
+
+/*
+ * What a curl error means for the outbox.  Anything not listed is RETRY:
+ * an unknown failure is more likely transient than a verdict, and the
+ * outbox gives up after the channel's max_age anyway.
+ *
+ *   curl error                 result      why
+ *   COULDNT_RESOLVE_HOST       RETRY       DNS may be down for a while
+ *   COULDNT_CONNECT            RETRY       server down or restarting
+ *   OPERATION_TIMEDOUT         RETRY       slow or stalled peer
+ *   SEND_ERROR / RECV_ERROR    RETRY       connection broke mid-way
+ *   GOT_NOTHING                RETRY       peer closed without a reply
+ *   PARTIAL_FILE               RETRY       reply cut short
+ *   SEND_FAIL_REWIND           RETRY       body must be sent again
+ *   WEIRD_SERVER_REPLY         RETRY       garbled reply, e.g. a dropped
+ *                                          connection after DATA
+ *   SSL_CONNECT_ERROR          RETRY       handshake failed (may be load)
+ *   PEER_FAILED_VERIFICATION   RETRY       an admin can fix the cert;
+ *                                          the detail says TLS failed
+ *   SSL_CACERT_BADFILE         PERMANENT   ca_file unreadable: config
+ *   USE_SSL_FAILED             PERMANENT   no STARTTLS while required
+ *   LOGIN_DENIED / AUTH_ERROR  PERMANENT   wrong credentials
+ *   REMOTE_ACCESS_DENIED       PERMANENT   refused outright
+ *   UNSUPPORTED_PROTOCOL       PERMANENT   url outside smtp(s)/http(s)
+ *   URL_MALFORMAT              PERMANENT   config error
+ *   TOO_MANY_REDIRECTS         PERMANENT   redirects are not followed
+ *
+ * An SMTP transfer that failed after a 4xx or 5xx reply is classified by
+ * that reply instead (4xx RETRY, 5xx PERMANENT), whatever curl called it.
+ */
+struct ns_curl_class {
+	CURLcode code;
+	enum netsend_result result;
+	const char *detail;
+};
+
+static const struct ns_curl_class ns_curl_classes[] = {
+	{ CURLE_COULDNT_RESOLVE_HOST, NETSEND_RETRY, "cannot resolve host" },
+	{ CURLE_COULDNT_CONNECT, NETSEND_RETRY, "cannot connect" },
+	{ CURLE_OPERATION_TIMEDOUT, NETSEND_RETRY, "timeout" },
+	{ CURLE_SEND_ERROR, NETSEND_RETRY, "send failed" },
+	{ CURLE_RECV_ERROR, NETSEND_RETRY, "receive failed" },
+	{ CURLE_GOT_NOTHING, NETSEND_RETRY, "connection closed without a reply" },
+	{ CURLE_PARTIAL_FILE, NETSEND_RETRY, "reply cut short" },
+	{ CURLE_SEND_FAIL_REWIND, NETSEND_RETRY, "body could not be resent" },
+	{ CURLE_WEIRD_SERVER_REPLY, NETSEND_RETRY, "unexpected server reply" },
+	{ CURLE_SSL_CONNECT_ERROR, NETSEND_RETRY, "TLS handshake failed" },
+	{ CURLE_PEER_FAILED_VERIFICATION, NETSEND_RETRY,
+	  "TLS verification failed (server certificate not trusted)" },
+	{ CURLE_SSL_CACERT_BADFILE, NETSEND_PERMANENT, "cannot read ca_file" },
+	{ CURLE_USE_SSL_FAILED, NETSEND_PERMANENT,
+	  "server does not offer STARTTLS" },
+	{ CURLE_LOGIN_DENIED, NETSEND_PERMANENT, "login denied" },
+	{ CURLE_AUTH_ERROR, NETSEND_PERMANENT, "authentication failed" },
+	{ CURLE_REMOTE_ACCESS_DENIED, NETSEND_PERMANENT, "access denied" },
+	{ CURLE_UNSUPPORTED_PROTOCOL, NETSEND_PERMANENT,
+	  "protocol not allowed for this channel" },
+	{ CURLE_URL_MALFORMAT, NETSEND_PERMANENT, "malformed url" },
+	{ CURLE_TOO_MANY_REDIRECTS, NETSEND_PERMANENT,
+	  "redirects are not followed" },
+};
+
+/* HTTP status classes: first matching range wins. */
+struct ns_http_class {
+	long lo, hi;
+	enum netsend_result result;
+	const char *note;             /* appended to "HTTP nnn"; may be "" */
+};
+
+static const struct ns_http_class ns_http_classes[] = {
+	{ 200, 299, NETSEND_OK, "" },
+	{ 300, 399, NETSEND_PERMANENT, ": redirects are not followed" },
+	{ 408, 408, NETSEND_RETRY, "" },
+	{ 429, 429, NETSEND_RETRY, "" },
+	{ 400, 499, NETSEND_PERMANENT, "" },
+	{ 500, 599, NETSEND_RETRY, "" },
+};
+
+/* SMTP's STARTTLS policy per channel setting. */
+static const long ns_use_ssl[] = {
+	[CFG_SMTP_STARTTLS_REQUIRED] = CURLUSESSL_ALL,
+	[CFG_SMTP_STARTTLS_OPTIONAL] = CURLUSESSL_TRY,
+	[CFG_SMTP_STARTTLS_NEVER] = CURLUSESSL_NONE,
+	[CFG_SMTP_IMPLICIT_TLS] = CURLUSESSL_ALL,
+};
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 1 when s is safe inside a header or an SMTP command: no control
+ * characters (CR, LF, ...), and for an address also no space or <>. */
+static int
+text_clean(const char *s, int address)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+		if (address && (c == ' ' || c == '<' || c == '>'))
+			return 0;
+	}
+	return 1;
+}
+
+static void
+global_init_once(void)
+{
+	static int done;
+
+	if (!done) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		done = 1;
+	}
+}
+
+/* The host timer: 0 while early failures wait to be answered, else
+ * whatever curl asked for (re-computed from its absolute deadline). */
+static void
+arm_timer(struct netsend *ns)
+{
+	long ms = -1;
+
+	if (ns->timer == NULL)
+		return;
+	if (ns->failed_head != NULL)
+		ms = 0;
+	else if (ns->curl_deadline >= 0) {
+		int64_t left = ns->curl_deadline - mono_ms();
+
+		ms = left > 0 ? (long)left : 0;
+	}
+	ns->timer(ns->loop_ctx, ms);
+}
+
+/* ------------------------------------------------------------------ */
+/* curl callbacks                                                      */
+
+static int
+on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
+	       void *socketp)
+{
+	struct netsend *ns = userp;
+	int events = 0;
+
+	(void)easy;
+	(void)socketp;
+	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+		events |= NETSEND_IN;
+	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+		events |= NETSEND_OUT;
+	if (ns->watch != NULL)
+		ns->watch(ns->loop_ctx, (int)fd, events);
+	return 0;
+}
+
+static int
+on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct netsend *ns = userp;
+
+	(void)multi;
+	ns->curl_deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+	arm_timer(ns);
+	return 0;
+}
+
+/* SMTP upload: the message, then EOF. */
+static size_t
+on_read(char *buf, size_t size, size_t nitems, void *userp)
+{
+	struct ns_job *job = userp;
+	size_t room = size * nitems, n = job->len - job->off;
+
+	if (n > room)
+		n = room;
+	memcpy(buf, job->payload + job->off, n);
+	job->off += n;
+	return n;
+}
+
+/* Response body: kept up to resp_max bytes, the rest read and dropped
+ * so the transfer still completes. */
+static size_t
+on_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct ns_job *job = userp;
+	size_t n = size * nmemb, keep = job->resp_max - job->resp_len;
+
+	if (keep > n)
+		keep = n;
+	if (keep > 0) {
+		if (job->resp == NULL)
+			job->resp = xmalloc(job->resp_max + 1);
+		memcpy(job->resp + job->resp_len, data, keep);
+		job->resp_len += keep;
+		job->resp[job->resp_len] = '\0';
+	}
+	return n;
+}
+
+static const char *const ns_months[12] = {
+	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+};
+
+/* Retry-After as delta-seconds or an IMF-fixdate ("Sun, 06 Nov 1994
+ * 08:49:37 GMT"); seconds from now, or -1 when unreadable. */
+static int64_t
+parse_retry_after(const char *v, int64_t now)
+{
+	int64_t secs, t;
+	int d, y, h, mi, s, m;
+	char mon[4];
+
+	if (util_parse_int64(v, 0, 100000000, &secs) == 0)
+		return secs;
+	if (sscanf(v, "%*3s, %d %3s %d %d:%d:%d GMT", &d, mon, &y, &h, &mi,
+		   &s) != 6)
+		return -1;
+	for (m = 0; m < 12 && strcmp(ns_months[m], mon) != 0; m++)
+		;
+	if (m == 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+		return -1;
+	t = util_days_from_civil(y, m + 1, d) * 86400 + h * 3600 + mi * 60 + s;
+	return t > now ? t - now : 0;
+}
+
+/* Copies one header line without its CR LF into buf. */
+static void
+header_line(const char *data, size_t n, char *buf, size_t buflen)
+{
+	while (n > 0 && (data[n - 1] == '\r' || data[n - 1] == '\n'))
+		n--;
+	if (n >= buflen)
+		n = buflen - 1;
+	memcpy(buf, data, n);
+	buf[n] = '\0';
+}
+
+/* HTTP: Retry-After of the final response.  SMTP: curl hands the
+ * server's reply lines here; the last one is kept as the answer. */
+static size_t
+on_header(char *data, size_t size, size_t nitems, void *userp)
+{
+	struct ns_job *job = userp;
+	size_t n = size * nitems;
+	char line[NS_SMTP_REPLY_MAX];
+	const char *v;
+
+	header_line(data, n, line, sizeof(line));
+	if (!job->http) {
+		if (line[0] == '\0')
+			return n;
+		job->resp_len = 0;
+		on_write(line, 1, strlen(line), job);
+		return n;
+	}
+	if (util_startswith_ci(line, "HTTP/"))
+		job->retry_after = -1;
+	else if (util_startswith_ci(line, "Retry-After:")) {
+		v = line + strlen("Retry-After:");
+		while (*v == ' ' || *v == '\t')
+			v++;
+		job->retry_after = parse_retry_after(v, (int64_t)time(NULL));
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Channels and jobs                                                   */
+
+static struct ns_chan *
+chan_get(struct netsend *ns, const struct cfg_channel *ch)
+{
+	struct ns_chan *c;
+
+	for (c = ns->chans; c != NULL; c = c->next)
+		if (strcmp(c->name, ch->name) == 0)
+			break;
+	if (c == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		c->name = xstrdup(ch->name);
+		c->next = ns->chans;
+		ns->chans = c;
+	}
+	/* The latest config wins. */
+	c->limit = ch->concurrency > 0 ? ch->concurrency : 1;
+	return c;
+}
+
+static CURL *
+chan_take_easy(struct ns_chan *c)
+{
+	if (c->nidle > 0)
+		return c->idle[--c->nidle];
+	return curl_easy_init();
+}
+
+/* The connection cache for transfers with these settings (created on
+ * first use, kept until netsend_free); NULL when curl cannot make one. */
+static CURLSH *
+share_get(struct netsend *ns, const struct cfg_channel *ch)
+{
+	struct ns_share *s;
+	char *key;
+
+	key = xasprintf("%d|%d|%s|%s|%s", (int)ch->type, (int)ch->smtp.tls,
+			ch->ca_file != NULL ? ch->ca_file : "",
+			ch->smtp.username != NULL ? ch->smtp.username : "",
+			ch->smtp.password_file != NULL ?
+			ch->smtp.password_file : "");
+	for (s = ns->shares; s != NULL; s = s->next)
+		if (strcmp(s->key, key) == 0)
+			break;
+	if (s != NULL) {
+		free(key);
+		return s->sh;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->key = key;
+	s->sh = curl_share_init();
+	if (s->sh == NULL || curl_share_setopt(s->sh, CURLSHOPT_SHARE,
+					       CURL_LOCK_DATA_CONNECT) !=
+	    CURLSHE_OK) {
+		if (s->sh != NULL)
+			curl_share_cleanup(s->sh);
+		free(s->key);
+		free(s);
+		return NULL;
+	}
+	s->next = ns->shares;
+	ns->shares = s;
+	return s->sh;
+}
+
+/* Wipes list entries that carried a secret, then frees the list. */
+static void
+free_list(struct curl_slist *list, struct curl_slist *secret_entry)
+{
+	if (secret_entry != NULL && secret_entry->data != NULL)
+		OPENSSL_cleanse(secret_entry->data, strlen(secret_entry->data));
+	curl_slist_free_all(list);
+}
+
+static void
+job_free(struct ns_job *job)
+{
+	struct ns_chan *c = job->chan;
+
+	if (job->easy != NULL) {
+		curl_easy_setopt(job->easy, CURLOPT_SHARE, NULL);
+		curl_easy_reset(job->easy);
+		if (c->nidle < NS_POOL_MAX && c->nidle < (size_t)c->limit)
+			c->idle[c->nidle++] = job->easy;
+		else
+			curl_easy_cleanup(job->easy);
+	}
+	free_list(job->list, job->auth_hdr);
+	free(job->payload);
+	free(job->resp);
+	free(job);
+}
+
+static struct ns_job *
+job_new(struct ns_chan *c, void *job_ctx, int http, const char *payload,
+	size_t len)
+{
+	struct ns_job *job = xcalloc(1, sizeof(*job));
+
+	job->chan = c;
+	job->job_ctx = job_ctx;
+	job->http = http;
+	job->payload = xmalloc(len + 1);
+	memcpy(job->payload, payload, len);
+	job->payload[len] = '\0';
+	job->len = len;
+	job->retry_after = -1;
+	return job;
+}
+
+/* Starts waiting jobs while the channel has free slots. */
+static void
+chan_pump(struct netsend *ns, struct ns_chan *c)
+{
+	struct ns_job *job;
+
+	while (c->inflight < c->limit && c->head != NULL) {
+		job = c->head;
+		c->head = job->next;
+		if (c->head == NULL)
+			c->tail = NULL;
+		job->prev = NULL;
+		job->next = ns->running;
+		if (ns->running != NULL)
+			ns->running->prev = job;
+		ns->running = job;
+		c->inflight++;
+		curl_multi_add_handle(ns->multi, job->easy);
+	}
+}
+
+static void
+enqueue(struct netsend *ns, struct ns_job *job)
+{
+	struct ns_chan *c = job->chan;
+
+	job->next = NULL;
+	if (c->tail != NULL)
+		c->tail->next = job;
+	else
+		c->head = job;
+	c->tail = job;
+	ns->pending++;
+	chan_pump(ns, c);
+}
+
+/* A job that could not be prepared but deserves an answer: answered on
+ * the next timer tick. */
+static void
+defer_failure(struct netsend *ns, struct ns_job *job,
+	      enum netsend_result result, const char *detail)
+{
+	if (job->easy != NULL) {
+		curl_easy_setopt(job->easy, CURLOPT_SHARE, NULL);
+		curl_easy_cleanup(job->easy);
+		job->easy = NULL;
+	}
+	job->early_result = result;
+	util_strlcpy(job->detail, detail, sizeof(job->detail));
+	job->next = NULL;
+	if (ns->failed_tail != NULL)
+		ns->failed_tail->next = job;
+	else
+		ns->failed_head = job;
+	ns->failed_tail = job;
+	ns->pending++;
+	arm_timer(ns);
+}
+
+/* ------------------------------------------------------------------ */
+/* Preparing transfers                                                 */
+
+/* Options every transfer shares; 0 or -1. */
+static int
+setup_common(struct netsend *ns, struct ns_job *job,
+	     const struct cfg_channel *ch, const char *url,
+	     const char *protocols)
+{
+	CURLSH *share = share_get(ns, ch);
+	CURL *e = job->easy;
+	int ok = 1;
+
+	if (share == NULL)
+		return -1;
+	ok &= curl_easy_setopt(e, CURLOPT_SHARE, share) == CURLE_OK;
+
+	job->connect_timeout = ch->connect_timeout > 0 ? ch->connect_timeout : 10;
+	job->timeout = ch->timeout > 0 ? ch->timeout : 60;
+	ok &= curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, protocols) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_PRIVATE, job) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+			       (long)(job->connect_timeout * 1000)) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+			       (long)(job->timeout * 1000)) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
+	if (ch->ca_file != NULL)
+		ok &= curl_easy_setopt(e, CURLOPT_CAINFO, ch->ca_file) ==
+		      CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_HEADERDATA, job) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_WRITEDATA, job) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, "promised") == CURLE_OK;
+	return ok ? 0 : -1;
+}
+
+/* Reads a secret for a transfer.  0, or -1 with detail set to a message
+ * that names the file, never its content. */
+static int
+read_secret(const char *what, const char *path, char **out, char *detail,
+	    size_t detaillen)
+{
+	char why[200];
+
+	*out = NULL;
+	if (path == NULL) {
+		util_seterr(detail, detaillen, "no %s configured", what);
+		return -1;
+	}
+	if (secret_read(path, out, why, sizeof(why)) != 0) {
+		util_seterr(detail, detaillen, "cannot read %s: %s", what, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* SMTP options; 0, 1 (detail set: answer PERMANENT) or -1 (setopt). */
+static int
+setup_smtp(struct netsend *ns, struct ns_job *job,
+	   const struct cfg_channel *ch, const char *rcpt, char *detail,
+	   size_t detaillen)
+{
+	CURL *e = job->easy;
+	char *password = NULL, *addr;
+	int ok = 1, rc = -1;
+
+	job->resp_max = NS_SMTP_REPLY_MAX;
+	if (setup_common(ns, job, ch, ch->smtp.url, "smtp,smtps") != 0)
+		goto out;
+	ok &= curl_easy_setopt(e, CURLOPT_USE_SSL,
+			       ns_use_ssl[ch->smtp.tls]) == CURLE_OK;
+	addr = xasprintf("<%s>", ch->smtp.from_addr);
+	ok &= curl_easy_setopt(e, CURLOPT_MAIL_FROM, addr) == CURLE_OK;
+	free(addr);
+	addr = xasprintf("<%s>", rcpt);
+	job->list = curl_slist_append(NULL, addr);
+	free(addr);
+	ok &= job->list != NULL;
+	ok &= curl_easy_setopt(e, CURLOPT_MAIL_RCPT, job->list) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_UPLOAD, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_READDATA, job) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+			       (curl_off_t)job->len) == CURLE_OK;
+	if (!ok)
+		goto out;
+	if (ch->smtp.username != NULL) {
+		if (read_secret("password_file", ch->smtp.password_file,
+				&password, detail, detaillen) != 0) {
+			rc = 1;
+			goto out;
+		}
+		ok &= curl_easy_setopt(e, CURLOPT_USERNAME, ch->smtp.username) ==
+		      CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_PASSWORD, password) == CURLE_OK;
+	}
+	rc = ok ? 0 : -1;
+out:
+	secret_free(password);
+	return rc;
+}
+
+/* Appends "name: value" to the job's header list. */
+static int
+add_header(struct ns_job *job, const char *name, const char *value)
+{
+	char *line = xasprintf("%s: %s", name, value);
+	struct curl_slist *l = curl_slist_append(job->list, line);
+
+	OPENSSL_cleanse(line, strlen(line));
+	free(line);
+	if (l == NULL)
+		return -1;
+	job->list = l;
+	return 0;
+}
+
+/* Authorization per the channel; 0, 1 (detail set) or -1. */
+static int
+setup_auth(struct ns_job *job, const struct cfg_webhook *wh, char *detail,
+	   size_t detaillen)
+{
+	const char *what = wh->auth == CFG_AUTH_BEARER ? "token_file"
+						       : "password_file";
+	char *secret = NULL, *value = NULL;
+	struct curl_slist *last;
+	int rc = -1, ok = 1;
+
+	if (wh->auth == CFG_AUTH_NONE)
+		return 0;
+	if (read_secret(what, wh->auth_secret_file, &secret, detail,
+			detaillen) != 0) {
+		rc = 1;
+		goto out;
+	}
+	if (wh->auth == CFG_AUTH_BEARER) {
+		value = xasprintf("Bearer %s", secret);
+		if (add_header(job, "Authorization", value) != 0)
+			goto out;
+		for (last = job->list; last->next != NULL; last = last->next)
+			;
+		job->auth_hdr = last;
+	} else {
+		ok &= curl_easy_setopt(job->easy, CURLOPT_HTTPAUTH,
+				       (long)CURLAUTH_BASIC) == CURLE_OK;
+		ok &= curl_easy_setopt(job->easy, CURLOPT_USERNAME,
+				       wh->auth_username != NULL ?
+				       wh->auth_username : "") == CURLE_OK;
+		ok &= curl_easy_setopt(job->easy, CURLOPT_PASSWORD, secret) ==
+		      CURLE_OK;
+	}
+	rc = ok ? 0 : -1;
+out:
+	if (value != NULL)
+		OPENSSL_cleanse(value, strlen(value));
+	free(value);
+	secret_free(secret);
+	return rc;
+}
+
+/* Standard Webhooks headers; 0, 1 (detail set) or -1. */
+static int
+setup_signing(struct ns_job *job, const struct cfg_webhook *wh,
+	      const char *idem_key, int64_t now, char *detail,
+	      size_t detaillen)
+{
+	char *secret = NULL, sig[128], ts[32], why[200];
+	int rc = -1;
+
+	if (wh->signing == CFG_SIGNING_NONE)
+		return 0;
+	if (read_secret("secret_file", wh->signing_secret_file, &secret,
+			detail, detaillen) != 0) {
+		rc = 1;
+		goto out;
+	}
+	if (netsend_sign(secret, idem_key, now, job->payload, job->len, sig,
+			 sizeof(sig), why, sizeof(why)) != 0) {
+		util_seterr(detail, detaillen, "secret_file: %s", why);
+		rc = 1;
+		goto out;
+	}
+	snprintf(ts, sizeof(ts), "%lld", (long long)now);
+	if (add_header(job, "webhook-timestamp", ts) != 0 ||
+	    add_header(job, "webhook-signature", sig) != 0)
+		goto out;
+	rc = 0;
+out:
+	secret_free(secret);
+	return rc;
+}
+
+static const char *const ns_methods[] = {
+	[CFG_HTTP_POST] = "POST",
+	[CFG_HTTP_PUT] = "PUT",
+};
+
+/* Webhook options; 0, 1 (detail set: answer PERMANENT) or -1. */
+static int
+setup_http(struct netsend *ns, struct ns_job *job,
+	   const struct cfg_channel *ch, const char *idem_key, int64_t now,
+	   char *detail, size_t detaillen)
+{
+	const struct cfg_webhook *wh = &ch->webhook;
+	CURL *e = job->easy;
+	size_t i;
+	int ok = 1, rc;
+
+	job->resp_max = wh->max_response > 0 ? (size_t)wh->max_response
+					      : NS_DEFAULT_MAX_RESPONSE;
+	if (setup_common(ns, job, ch, wh->url, "http,https") != 0)
+		return -1;
+	ok &= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST,
+			       ns_methods[wh->method]) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDS, job->payload) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+			       (curl_off_t)job->len) == CURLE_OK;
+	for (i = 0; i < wh->nheaders; i++)
+		ok &= add_header(job, wh->headers[i].name,
+				 wh->headers[i].value) == 0;
+	ok &= add_header(job, "Content-Type", wh->content_type != NULL ?
+			 wh->content_type : "application/json") == 0;
+	ok &= add_header(job, "webhook-id", idem_key) == 0;
+	ok &= add_header(job, "Idempotency-Key", idem_key) == 0;
+	/* No "Expect: 100-continue" round trip for large bodies. */
+	ok &= add_header(job, "Expect", "") == 0;
+	if (!ok)
+		return -1;
+	rc = setup_signing(job, wh, idem_key, now, detail, detaillen);
+	if (rc == 0)
+		rc = setup_auth(job, wh, detail, detaillen);
+	if (rc != 0)
+		return rc;
+	if (curl_easy_setopt(e, CURLOPT_HTTPHEADER, job->list) != CURLE_OK)
+		return -1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Finishing transfers                                                 */
+
+static const struct ns_curl_class *
+curl_class(CURLcode rc)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(ns_curl_classes) / sizeof(ns_curl_classes[0]);
+	     i++)
+		if (ns_curl_classes[i].code == rc)
+			return &ns_curl_classes[i];
+	return NULL;
+}
+
+/* Result and detail of a failed transfer from curl's error alone. */
+static enum netsend_result
+classify_curl(struct ns_job *job, CURLcode rc)
+{
+	const struct ns_curl_class *cc = curl_class(rc);
+	curl_off_t connected = 0;
+
+	if (rc == CURLE_OPERATION_TIMEDOUT) {
+		curl_easy_getinfo(job->easy, CURLINFO_CONNECT_TIME_T, &connected);
+		if (connected == 0)
+			snprintf(job->detail, sizeof(job->detail),
+				 "connect timeout after %llds",
+				 (long long)job->connect_timeout);
+		else
+			snprintf(job->detail, sizeof(job->detail),
+				 "timeout after %llds", (long long)job->timeout);
+		return NETSEND_RETRY;
+	}
+	if (cc == NULL) {
+		util_strlcpy(job->detail, curl_easy_strerror(rc),
+			     sizeof(job->detail));
+		return NETSEND_RETRY;
+	}
+	util_strlcpy(job->detail, cc->detail, sizeof(job->detail));
+	return cc->result;
+}
+
+static enum netsend_result
+classify_smtp(struct ns_job *job, CURLcode rc, long code)
+{
+	const struct ns_curl_class *cc = curl_class(rc);
+
+	if (rc == CURLE_OK) {
+		snprintf(job->detail, sizeof(job->detail), "SMTP %ld", code);
+		return NETSEND_OK;
+	}
+	if (code >= 400 && code <= 599) {
+		snprintf(job->detail, sizeof(job->detail), "SMTP %ld%s%s", code,
+			 cc != NULL ? ": " : "", cc != NULL ? cc->detail : "");
+		return code < 500 ? NETSEND_RETRY : NETSEND_PERMANENT;
+	}
+	return classify_curl(job, rc);
+}
+
+static enum netsend_result
+classify_http(struct ns_job *job, CURLcode rc, long code)
+{
+	size_t i;
+
+	if (rc != CURLE_OK)
+		return classify_curl(job, rc);
+	for (i = 0; i < sizeof(ns_http_classes) / sizeof(ns_http_classes[0]);
+	     i++) {
+		const struct ns_http_class *hc = &ns_http_classes[i];
+
+		if (code >= hc->lo && code <= hc->hi) {
+			snprintf(job->detail, sizeof(job->detail), "HTTP %ld%s",
+				 code, hc->note);
+			return hc->result;
+		}
+	}
+	snprintf(job->detail, sizeof(job->detail), "HTTP %ld: unexpected",
+		 code);
+	return NETSEND_RETRY;
+}
+
+/* The value of "key": "..." or "key": 123 in a JSON text, by a plain
+ * scan (a gateway's message id); 0 when found. */
+static int
+json_scalar(const char *json, const char *key, char *out, size_t outlen)
+{
+	size_t klen = strlen(key), n;
+	const char *p = json, *v;
+
+	while ((p = strchr(p, '"')) != NULL) {
+		p++;
+		if (strncmp(p, key, klen) != 0 || p[klen] != '"')
+			continue;
+		v = p + klen + 1;
+		while (isspace((unsigned char)*v))
+			v++;
+		if (*v++ != ':')
+			continue;
+		while (isspace((unsigned char)*v))
+			v++;
+		if (*v == '"')
+			v++;
+		n = strcspn(v, "\",}] \t\r\n\\");
+		if (n == 0 || n >= outlen)
+			continue;
+		memcpy(out, v, n);
+		out[n] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
+/* Tells the caller and frees the job (already off every list). */
+static void
+job_answer(struct netsend *ns, struct ns_job *job, enum netsend_result res,
+	   long code)
+{
+	struct netsend_done d;
+	char provider[NS_PROVIDER_MAX] = "";
+
+	if (job->http && res == NETSEND_OK && job->resp != NULL &&
+	    json_scalar(job->resp, "sid", provider, sizeof(provider)) != 0 &&
+	    json_scalar(job->resp, "id", provider, sizeof(provider)) != 0)
+		provider[0] = '\0';
+	memset(&d, 0, sizeof(d));
+	d.job_ctx = job->job_ctx;
+	d.result = res;
+	d.status = code;
+	d.retry_after = job->http ? job->retry_after : -1;
+	d.detail = job->detail;
+	d.response = job->resp != NULL ? job->resp : "";
+	d.provider_id = provider;
+	ns->pending--;
+	if (ns->done != NULL)
+		ns->done(ns->cb_ctx, &d);
+	job_free(job);
+}
+
+static void
+running_unlink(struct netsend *ns, struct ns_job *job)
+{
+	if (job->prev != NULL)
+		job->prev->next = job->next;
+	else
+		ns->running = job->next;
+	if (job->next != NULL)
+		job->next->prev = job->prev;
+	job->next = job->prev = NULL;
+}
+
+/* Answers every finished transfer and fills the freed slots. */
+static void
+process_done(struct netsend *ns)
+{
+	CURLMsg *msg;
+	struct ns_job *job;
+	struct ns_chan *c;
+	enum netsend_result res;
+	CURLcode rc;
+	CURL *easy;
+	long code;
+	int left;
+
+	while ((msg = curl_multi_info_read(ns->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		easy = msg->easy_handle;
+		rc = msg->data.result;
+		job = NULL;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&job);
+		curl_multi_remove_handle(ns->multi, easy);
+		code = 0;
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+		c = job->chan;
+		running_unlink(ns, job);
+		c->inflight--;
+		res = job->http ? classify_http(job, rc, code)
+				: classify_smtp(job, rc, code);
+		job_answer(ns, job, res, code);
+		chan_pump(ns, c);
+	}
+}
+
+/* Answers jobs that failed before they could start. */
+static void
+flush_failed(struct netsend *ns)
+{
+	struct ns_job *job;
+
+	while ((job = ns->failed_head) != NULL) {
+		ns->failed_head = job->next;
+		if (ns->failed_head == NULL)
+			ns->failed_tail = NULL;
+		job_answer(ns, job, job->early_result, 0);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* API                                                                 */
+
+struct netsend *
+netsend_new(netsend_watch_fn watch, netsend_timer_fn timer, void *loop_ctx,
+	    netsend_done_fn done, void *cb_ctx, char *err, size_t errlen)
+{
+	struct netsend *ns = NULL;
+	int ok = 1;
+
+	/* A peer that closes early must not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+	global_init_once();
+	ns = xcalloc(1, sizeof(*ns));
+	ns->watch = watch;
+	ns->timer = timer;
+	ns->loop_ctx = loop_ctx;
+	ns->done = done;
+	ns->cb_ctx = cb_ctx;
+	ns->curl_deadline = -1;
+	ns->multi = curl_multi_init();
+	if (ns->multi == NULL) {
+		util_seterr(err, errlen, "curl_multi_init failed");
+		goto fail;
+	}
+	ok &= curl_multi_setopt(ns->multi, CURLMOPT_SOCKETFUNCTION,
+				on_curl_socket) == CURLM_OK;
+	ok &= curl_multi_setopt(ns->multi, CURLMOPT_SOCKETDATA, ns) == CURLM_OK;
+	ok &= curl_multi_setopt(ns->multi, CURLMOPT_TIMERFUNCTION,
+				on_curl_timer) == CURLM_OK;
+	ok &= curl_multi_setopt(ns->multi, CURLMOPT_TIMERDATA, ns) == CURLM_OK;
+	ok &= curl_multi_setopt(ns->multi, CURLMOPT_MAXCONNECTS,
+				(long)NS_MAXCONNECTS) == CURLM_OK;
+	if (!ok) {
+		util_seterr(err, errlen, "cannot set up curl's multi handle");
+		goto fail;
+	}
+	return ns;
+fail:
+	netsend_free(ns);
+	return NULL;
+}
+
+static void
+free_job_list(struct ns_job *job)
+{
+	struct ns_job *next;
+
+	for (; job != NULL; job = next) {
+		next = job->next;
+		job_free(job);
+	}
+}
+
+void
+netsend_free(struct netsend *ns)
+{
+	struct ns_chan *c, *cnext;
+	struct ns_share *s, *snext;
+	struct ns_job *job;
+
+	if (ns == NULL)
+		return;
+	for (job = ns->running; job != NULL; job = job->next)
+		curl_multi_remove_handle(ns->multi, job->easy);
+	free_job_list(ns->running);
+	free_job_list(ns->failed_head);
+	for (c = ns->chans; c != NULL; c = c->next)
+		free_job_list(c->head);
+	for (c = ns->chans; c != NULL; c = cnext) {
+		cnext = c->next;
+		while (c->nidle > 0)
+			curl_easy_cleanup(c->idle[--c->nidle]);
+		free(c->name);
+		free(c);
+	}
+	if (ns->multi != NULL)
+		curl_multi_cleanup(ns->multi);
+	for (s = ns->shares; s != NULL; s = snext) {
+		snext = s->next;
+		curl_share_cleanup(s->sh);
+		free(s->key);
+		free(s);
+	}
+	free(ns);
+}
+
+/* Common tail of netsend_smtp/netsend_http: prepared (0) → queue,
+ * needs an answer (1) → deferred PERMANENT, setopt failure (-1). */
+static int
+submit(struct netsend *ns, struct ns_job *job, int prep, const char *detail,
+       char *err, size_t errlen)
+{
+	if (prep == 0) {
+		enqueue(ns, job);
+		return 0;
+	}
+	if (prep == 1) {
+		defer_failure(ns, job, NETSEND_PERMANENT, detail);
+		return 0;
+	}
+	util_seterr(err, errlen, "channel %s: cannot set up the transfer",
+		    job->chan->name);
+	job_free(job);
+	return -1;
+}
+
+int
+netsend_smtp(struct netsend *ns, const struct cfg_channel *ch,
+	     const char *rcpt_addr, const char *message, size_t len,
+	     void *job_ctx, char *err, size_t errlen)
+{
+	struct ns_job *job;
+	char detail[NS_DETAIL_MAX] = "";
+	int prep;
+
+	if (ch->type != CFG_CHANNEL_SMTP || ch->smtp.url == NULL ||
+	    ch->smtp.from_addr == NULL) {
+		util_seterr(err, errlen, "channel %s is not an smtp channel",
+			    ch->name);
+		return -1;
+	}
+	if (rcpt_addr == NULL || rcpt_addr[0] == '\0' ||
+	    !text_clean(rcpt_addr, 1) || !text_clean(ch->smtp.from_addr, 1)) {
+		util_seterr(err, errlen, "channel %s: invalid address",
+			    ch->name);
+		return -1;
+	}
+	job = job_new(chan_get(ns, ch), job_ctx, 0, message, len);
+	job->easy = chan_take_easy(job->chan);
+	prep = job->easy == NULL ? -1 :
+	       setup_smtp(ns, job, ch, rcpt_addr, detail, sizeof(detail));
+	return submit(ns, job, prep, detail, err, errlen);
+}
+
+int
+netsend_http(struct netsend *ns, const struct cfg_channel *ch,
+	     const char *idem_key, const char *body, size_t len, int64_t now,
+	     void *job_ctx, char *err, size_t errlen)
+{
+	struct ns_job *job;
+	char detail[NS_DETAIL_MAX] = "";
+	int prep;
+
+	if (ch->type != CFG_CHANNEL_WEBHOOK || ch->webhook.url == NULL) {
+		util_seterr(err, errlen, "channel %s is not a webhook channel",
+			    ch->name);
+		return -1;
+	}
+	if (idem_key == NULL || idem_key[0] == '\0' ||
+	    !text_clean(idem_key, 0)) {
+		util_seterr(err, errlen, "channel %s: invalid idempotency key",
+			    ch->name);
+		return -1;
+	}
+	job = job_new(chan_get(ns, ch), job_ctx, 1, body, len);
+	job->easy = chan_take_easy(job->chan);
+	prep = job->easy == NULL ? -1 :
+	       setup_http(ns, job, ch, idem_key, now, detail, sizeof(detail));
+	return submit(ns, job, prep, detail, err, errlen);
+}
+
+void
+netsend_on_fd(struct netsend *ns, int fd, int events)
+{
+	int running, mask = 0;
+
+	if (events & NETSEND_IN)
+		mask |= CURL_CSELECT_IN;
+	if (events & NETSEND_OUT)
+		mask |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(ns->multi, (curl_socket_t)fd, mask, &running);
+	process_done(ns);
+}
+
+void
+netsend_on_timeout(struct netsend *ns)
+{
+	int running;
+
+	flush_failed(ns);
+	curl_multi_socket_action(ns->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	process_done(ns);
+	/* The host timer is one-shot: ask again for what curl still wants. */
+	arm_timer(ns);
+}
+
+size_t
+netsend_pending(const struct netsend *ns)
+{
+	return ns->pending;
+}
+
+int
+netsend_run(struct netsend *ns, long timeout_ms)
+{
+	int64_t deadline = mono_ms() + timeout_ms, left;
+	int running;
+
+	for (;;) {
+		flush_failed(ns);
+		curl_multi_perform(ns->multi, &running);
+		process_done(ns);
+		if (ns->pending == 0)
+			return 0;
+		left = deadline - mono_ms();
+		if (left <= 0)
+			return -1;
+		if (left > 1000)
+			left = 1000;
+		if (ns->failed_head != NULL)
+			left = 0;
+		if (curl_multi_poll(ns->multi, NULL, 0, (int)left, NULL) !=
+		    CURLM_OK)
+			return -1;
+	}
+}
+
+/* The HMAC key: base64 after "whsec_", else the secret's own bytes.
+ * Returns the key length, or -1. */
+static int
+signing_key(const char *secret, unsigned char *key, size_t keylen)
+{
+	const char *b64;
+	size_t n, pad = 0;
+	int got;
+
+	if (strncmp(secret, "whsec_", 6) != 0) {
+		n = strlen(secret);
+		if (n == 0 || n > keylen)
+			return -1;
+		memcpy(key, secret, n);
+		return (int)n;
+	}
+	b64 = secret + 6;
+	n = strlen(b64);
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 > keylen)
+		return -1;
+	got = EVP_DecodeBlock(key, (const unsigned char *)b64, (int)n);
+	if (got < 0)
+		return -1;
+	/* EVP_DecodeBlock counts the padding as zero bytes. */
+	while (pad < 2 && b64[n - 1 - pad] == '=')
+		pad++;
+	return got - (int)pad > 0 ? got - (int)pad : -1;
+}
+
+int
+netsend_sign(const char *secret, const char *id, int64_t timestamp,
+	     const char *body, size_t len, char *out, size_t outlen,
+	     char *err, size_t errlen)
+{
+	unsigned char key[SECRET_MAX], mac[EVP_MAX_MD_SIZE], b64[4 * 24];
+	unsigned int maclen = 0;
+	char *msg = NULL, ts[32];
+	size_t idlen = strlen(id), tslen, mlen;
+	int keylen, rc = -1;
+
+	keylen = signing_key(secret, key, sizeof(key));
+	if (keylen < 0) {
+		util_seterr(err, errlen, "the signing secret is not usable "
+			    "(empty, too long or bad base64 after whsec_)");
+		goto out;
+	}
+	snprintf(ts, sizeof(ts), "%lld", (long long)timestamp);
+	tslen = strlen(ts);
+	mlen = idlen + 1 + tslen + 1 + len;
+	msg = xmalloc(mlen);
+	memcpy(msg, id, idlen);
+	msg[idlen] = '.';
+	memcpy(msg + idlen + 1, ts, tslen);
+	msg[idlen + 1 + tslen] = '.';
+	memcpy(msg + idlen + 2 + tslen, body, len);
+	if (HMAC(EVP_sha256(), key, keylen, (unsigned char *)msg, mlen, mac,
+		 &maclen) == NULL) {
+		util_seterr(err, errlen, "HMAC-SHA256 failed");
+		goto out;
+	}
+	EVP_EncodeBlock(b64, mac, (int)maclen);
+	if (snprintf(out, outlen, "v1,%s", (char *)b64) >= (int)outlen) {
+		util_seterr(err, errlen, "signature buffer too small");
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	free(msg);
+	return rc;
+}
