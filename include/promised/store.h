@@ -178,6 +178,42 @@ int store_outbox_fallback(struct store *st, int64_t dead_id,
 			  int64_t now, int64_t *new_id, char *err,
 			  size_t errlen);
 
+/* ---- Reports (store_report.c) -------------------------------------- */
+
+/* What the report needs of one promise; strings owned. */
+struct store_report_item {
+	int64_t id;
+	char *owner;
+	char *team;                /* NULL: none */
+	char *site;                /* NULL: none */
+	int64_t due_at;            /* the current due */
+	int64_t created_at;
+	int64_t closed_at;         /* 0: not closed */
+	enum promise_state state;
+	enum promise_outcome outcome;
+	int renegotiations;
+	int64_t first_sent_at;     /* first notification sent; 0: none */
+	int64_t escalations_sent;  /* sent, step instant after the due in
+				    * force when it was queued */
+};
+
+/* Which promises: created in [created_from, created_to); NULL strings
+ * match anything. */
+struct store_report_filter {
+	int64_t created_from;
+	int64_t created_to;
+	const char *owner;
+	const char *team;
+	const char *site;
+};
+
+/* Promises matching f, by id, into an owned array
+ * (store_report_items_free). */
+int store_report_items(struct store *st, const struct store_report_filter *f,
+		       struct store_report_item **out, size_t *n,
+		       char *err, size_t errlen);
+void store_report_items_free(struct store_report_item *arr, size_t n);
+
 /* ---- Calendar feeds (store_feed.c) --------------------------------- */
 
 struct feed_item;

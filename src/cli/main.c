@@ -61,6 +61,7 @@ static const struct command commands[] = {
 	  NEEDS_DB, "reopen a closed promise" },
 	{ "outbox", cli_cmd_outbox, "outbox [--state pending|sending|sent|retry|dead] [--promise ID] [--limit N] [--json]\n    outbox retry ID", NEEDS_DB, "list notifications; send a failed one again" },
 	{ "test-channel", cli_cmd_test_channel, "test-channel NAME --to STAFF", NEEDS_NOTHING, "send a test message through a channel now" },
+	{ "report", cli_cmd_report, "report [--from D] [--to D] [--by owner|team|site] [--format table|csv|json]", NEEDS_DB, "who keeps their word: promises made in a period" },
 	{ "check-config", cmd_check_config, "check-config [FILE]",
 	  NEEDS_NOTHING, "validate the config file" },
 };
