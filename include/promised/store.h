@@ -214,6 +214,32 @@ int store_report_items(struct store *st, const struct store_report_filter *f,
 		       char *err, size_t errlen);
 void store_report_items_free(struct store_report_item *arr, size_t n);
 
+/* ---- Metrics (store_stats.c) -------------------------------------- */
+
+/* Notifications of one channel in one outbox state. */
+struct store_stats_notif {
+	char *channel;
+	enum notif_state state;
+	int64_t count;
+};
+
+/* What /metrics reports from the database. */
+struct store_stats {
+	int64_t promises[PROMISE_CLOSED + 1];   /* by enum promise_state */
+	int64_t lapsed;             /* lapse events ever recorded */
+	int64_t outbox[NOTIF_STATE_COUNT];      /* rows by enum notif_state */
+	int64_t oldest_pending_age; /* seconds since the oldest row still to
+				     * deliver (pending, retry, sending) was
+				     * queued; 0 when there is none */
+	struct store_stats_notif *notifs;       /* by channel, state; owned */
+	size_t nnotifs;
+};
+
+/* Fills *out (store_stats_clear it) in one read transaction. */
+int store_stats(struct store *st, struct store_stats *out, int64_t now,
+		char *err, size_t errlen);
+void store_stats_clear(struct store_stats *s);
+
 /* ---- Calendar feeds (store_feed.c) --------------------------------- */
 
 struct feed_item;

@@ -6,7 +6,7 @@ libyaml-dev libical-dev libcurl4-openssl-dev libsystemd-dev libssl-dev
 libmicrohttpd-dev libjansson-dev
 tzdata"
 PROMISED_TEST_DEPS="libcmocka-dev sqlite3 python3 python3-aiosmtpd python3-icalendar
-openssl strace libclang-rt-14-dev
+openssl strace libclang-rt-14-dev prometheus
 systemd procps
 clang"
 
