@@ -118,6 +118,11 @@ static const char *const migrations[] = {
 	"CREATE INDEX promises_source ON promises(source);"
 	"ALTER TABLE feeds ADD COLUMN last_try_at INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE feeds ADD COLUMN failing INTEGER NOT NULL DEFAULT 0;",
+	/* 3: one-click actions — what a used token did, for the page a
+	 * replay shows; SMS reply codes are looked up per recipient. */
+	"ALTER TABLE tokens ADD COLUMN result TEXT;"
+	"CREATE INDEX notifications_recipient"
+	" ON notifications(recipient, created_at);",
 };
 
 /* Column order shared by every SELECT of a promise and by store_save. */

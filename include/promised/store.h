@@ -240,6 +240,44 @@ int store_stats(struct store *st, struct store_stats *out, int64_t now,
 		char *err, size_t errlen);
 void store_stats_clear(struct store_stats *s);
 
+/* ---- Action tokens, notes and reply codes (store_token.c) --------- */
+
+/* A row of the tokens table: a one-click link, used at most once. */
+struct store_token {
+	char id[17];           /* the token id (hex) */
+	int64_t promise_id;
+	char action[16];       /* done, ack, snooze, handover, unreachable */
+	char recipient[65];    /* staff id */
+	int64_t created_at;
+	int64_t expires_at;
+	int64_t used_at;       /* 0: not used */
+	char result[200];      /* what the use did ("snooze:<until>" ...) */
+};
+
+/* Records a new token (a known id is left as it is). */
+int store_token_add(struct store *st, const struct store_token *t,
+		    char *err, size_t errlen);
+/* Fills *out with token id, or STORE_NOTFOUND. */
+int store_token_get(struct store *st, const char *id,
+		    struct store_token *out, char *err, size_t errlen);
+/* Marks token t->id used at now with t->result, recording it first when
+ * it is not known yet, in one transaction; STORE_CONFLICT when it was
+ * used already. */
+int store_token_use(struct store *st, const struct store_token *t,
+		    int64_t now, char *err, size_t errlen);
+/* Appends a note (EVENT_NOTE) to the timeline of promise_id;
+ * STORE_NOTFOUND when there is no such promise. */
+int store_note(struct store *st, int64_t promise_id, const char *actor,
+	       const char *detail, int64_t now, char *err, size_t errlen);
+/* The newest notification to recipient created at or after since whose
+ * short code ((id % 9000) + 1000) is code, into *out (id, promise_id,
+ * step, channel, recipient, created_at, sent_at; notification_clear it),
+ * or STORE_NOTFOUND. */
+int store_notification_by_code(struct store *st, const char *recipient,
+			       int code, int64_t since,
+			       struct notification *out, char *err,
+			       size_t errlen);
+
 /* ---- Calendar feeds (store_feed.c) --------------------------------- */
 
 struct feed_item;
