@@ -154,6 +154,12 @@ site_of(const struct config *cfg, const struct promise *p)
 	return site;
 }
 
+const struct sched_policy *
+escalate_policy_for(const struct escalate *esc, const struct promise *p)
+{
+	return policy_of(esc->cfg, p);
+}
+
 int64_t
 escalate_next_step_at(void *ctx, const struct promise *p, int64_t now)
 {

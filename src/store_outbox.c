@@ -626,3 +626,105 @@ out:
 	notification_clear(&nt);
 	return rc;
 }
+
+/* ---- Fallback ------------------------------------------------------- */
+
+/* INSERT OR IGNORE of the fallback row; *added is 0 when it existed. */
+static int
+insert_fallback(struct store *st, const struct notification *nt,
+		const char *channel, const char *key, int64_t now,
+		int *added, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, src;
+
+	*added = 0;
+	rc = store_prepare(st, "INSERT OR IGNORE INTO notifications"
+		" (promise_id, step, step_index, repeat, channel_index,"
+		" channel, recipient, subject, body, idem_key, state,"
+		" attempts, late, scheduled_at, next_try_at, created_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+		" 'pending', 0, ?11, ?12, ?13, ?13)", &stmt, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, nt->promise_id);
+	store_bind_text(stmt, 2, nt->step != NULL ? nt->step : "");
+	sqlite3_bind_int(stmt, 3, nt->step_index);
+	sqlite3_bind_int(stmt, 4, nt->repeat);
+	sqlite3_bind_int(stmt, 5, nt->channel_index + 1);
+	store_bind_text(stmt, 6, channel);
+	store_bind_text(stmt, 7, nt->recipient);
+	store_bind_text(stmt, 8, nt->subject);
+	store_bind_text(stmt, 9, nt->body);
+	store_bind_text(stmt, 10, key);
+	sqlite3_bind_int(stmt, 11, nt->late != 0);
+	sqlite3_bind_int64(stmt, 12, nt->scheduled_at);
+	sqlite3_bind_int64(stmt, 13, now);
+	src = sqlite3_step(stmt);
+	if (src != SQLITE_DONE)
+		rc = store_sqlerr(st, src, "queueing a fallback", err, errlen);
+	else
+		*added = sqlite3_changes(st->db) > 0;
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static int
+fallback_tx(struct store *st, const struct notification *nt,
+	    const char *channel, const char *reason, int64_t now,
+	    int64_t *new_id, char *err, size_t errlen)
+{
+	char *key, *detail;
+	int added = 0, rc;
+
+	if (nt->state != NOTIF_DEAD) {
+		util_seterr(err, errlen, "notification %" PRId64 " is %s; only "
+			    "a dead row falls back", nt->id,
+			    notif_state_name(nt->state));
+		return STORE_CONFLICT;
+	}
+	key = xasprintf("%s.f%d.%s", nt->idem_key, nt->channel_index + 1,
+			channel);
+	rc = insert_fallback(st, nt, channel, key, now, &added, err, errlen);
+	free(key);
+	if (rc != STORE_OK || !added)
+		return rc;
+	*new_id = sqlite3_last_insert_rowid(st->db);
+	detail = xasprintf("fallback from %s to %s for %s: %s", nt->channel,
+			   channel, nt->recipient,
+			   reason != NULL ? reason : "unknown error");
+	rc = store_event_add(st, nt->promise_id, EVENT_NOTE, "promised",
+			     detail, 0, 0, now, err, errlen);
+	free(detail);
+	return rc;
+}
+
+int
+store_outbox_fallback(struct store *st, int64_t dead_id,
+		      const char *next_channel, const char *reason,
+		      int64_t now, int64_t *new_id, char *err, size_t errlen)
+{
+	struct notification nt;
+	int64_t id = 0;
+	int rc;
+
+	memset(&nt, 0, sizeof(nt));
+	if (new_id != NULL)
+		*new_id = 0;
+	if (next_channel == NULL || *next_channel == '\0') {
+		util_seterr(err, errlen, "a fallback needs a channel");
+		return STORE_INVALID;
+	}
+	rc = store_begin(st, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	rc = load_notif(st, dead_id, &nt, err, errlen);
+	if (rc == STORE_OK)
+		rc = fallback_tx(st, &nt, next_channel, reason, now, &id, err,
+				 errlen);
+	rc = store_end(st, rc, err, errlen);
+	notification_clear(&nt);
+	if (rc == STORE_OK && new_id != NULL)
+		*new_id = id;
+	return rc;
+}

@@ -23,6 +23,11 @@ void escalate_free(struct escalate *esc);
 /* Swaps in a new, validated config (SIGHUP reload). */
 void escalate_set_config(struct escalate *esc, const struct config *cfg);
 
+/* The policy that applies to p (its own, else its team's, else the
+ * default), borrowed from the current config; NULL when there is none. */
+const struct sched_policy *escalate_policy_for(const struct escalate *esc,
+					       const struct promise *p);
+
 /* A store_next_fn: ctx is the struct escalate.  Next step instant of p at
  * now under its policy and site, 0 when nothing is left. */
 int64_t escalate_next_step_at(void *ctx, const struct promise *p,

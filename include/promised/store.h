@@ -177,6 +177,17 @@ int store_outbox_fallback(struct store *st, int64_t dead_id,
 			  const char *next_channel, const char *reason,
 			  int64_t now, int64_t *new_id, char *err,
 			  size_t errlen);
+/* Queues the fallback of dead notification dead_id on the step's next
+ * channel, in one transaction: a pending copy (same promise, step, repeat,
+ * recipient, subject and body) with channel_index + 1, channel
+ * next_channel and idem_key "<old key>.f<channel_index + 1>.<channel>",
+ * plus the event "fallback from <ch> to <next> for <recipient>: <reason>".
+ * Queueing the same fallback twice changes nothing.  *new_id (may be
+ * NULL) gets the new row's id, or 0 when it existed already. */
+int store_outbox_fallback(struct store *st, int64_t dead_id,
+			  const char *next_channel, const char *reason,
+			  int64_t now, int64_t *new_id, char *err,
+			  size_t errlen);
 
 /* ---- Reports (store_report.c) -------------------------------------- */
 

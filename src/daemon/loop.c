@@ -1,10 +1,12 @@
 /*
  * loop: one thread, one epoll set, and nothing that wakes the daemon unless
  * something is due.  Each wake runs a pass: fire due steps into the outbox
- * (escalate_run), hand claimed outbox rows to their channels (notify), then
- * re-arm the step timer at the store's next wake.  The daemon's own writes
- * reach its inotify watch too; a pass with nothing due writes nothing, so
- * those echoes die out after one extra pass.
+ * (escalate_run), hand claimed outbox rows to their channels (deliver),
+ * then re-arm the step timer at the store's next wake.  Network sends are
+ * driven by the same epoll set: netsend's sockets and its one timer (a
+ * timerfd armed only while something is in flight).  The daemon's own
+ * writes reach its inotify watch too; a pass with nothing due writes
+ * nothing, so those echoes die out after one extra pass.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,9 +25,9 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "deliver.h"
 #include "loop.h"
 #include "promised/log.h"
-#include "promised/notify.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
 
@@ -35,25 +37,25 @@
 /* A write seen through inotify may still be committing (the WAL is written
  * and fsynced before the index is updated): look once more this much later. */
 #define LOOP_RECHECK_NS (200 * 1000000LL)
-/* Outbox rows claimed per batch, and batches per pass. */
-#define LOOP_CLAIM_BATCH 32
-#define LOOP_MAX_BATCHES 64
-/* Retry backoff: first wait, cap, and the age after which a temporary
- * failure becomes final. */
-#define LOOP_BACKOFF_FIRST 30
-#define LOOP_BACKOFF_CAP 3600
-#define LOOP_GIVE_UP_AGE (24 * 3600)
+/* Configs replaced by a reload while sends of theirs were in flight. */
+#define LOOP_MAX_RETIRED 8
 
-enum loop_src { SRC_STEP = 1, SRC_TICK, SRC_SIGNAL, SRC_INOTIFY };
+/* What an epoll event is for: the low 32 bits of its data; netsend's
+ * sockets carry their fd in the high 32 bits. */
+enum loop_src { SRC_STEP = 1, SRC_TICK, SRC_SIGNAL, SRC_INOTIFY, SRC_NETTIMER,
+		SRC_NET };
 
 struct loop {
 	struct store *st;
 	struct escalate *esc;
 	struct config *cfg;          /* owned; swapped on SIGHUP */
+	struct config *retired[LOOP_MAX_RETIRED];  /* owned; freed when idle */
+	size_t nretired;
+	struct deliver *dl;
 	char *config_path;
 	char *db_dir;
 	char *db_base;
-	int epfd, stepfd, tickfd, sigfd, inofd;
+	int epfd, stepfd, tickfd, sigfd, inofd, netfd;
 	uint64_t wd_usec;            /* 0: no watchdog */
 	int64_t sweep;               /* seconds; 0: no safety sweep */
 	int64_t last_sweep;
@@ -114,6 +116,11 @@ loop_arm(struct loop *lp)
 	}
 	if (next > 0)
 		at = next * NSEC;
+	/* Rows due now that cannot be claimed until an answer comes: the
+	 * answer starts the next pass, so a timer in the past would spin. */
+	if (at > 0 && lp->dl != NULL && deliver_saturated(lp->dl) &&
+	    at <= loop_now_ns())
+		at = 0;
 	if (lp->retry_at > 0 && (at == 0 || lp->retry_at * NSEC < at))
 		at = lp->retry_at * NSEC;
 	if (lp->recheck_ns > 0 && (at == 0 || lp->recheck_ns < at))
@@ -159,94 +166,95 @@ loop_arm_tick(struct loop *lp)
 		log_err("timerfd_settime (watchdog): %s", strerror(errno));
 }
 
+/* ---- netsend's sockets and timer -------------------------------------- */
+
+static uint64_t
+loop_net_data(int fd)
+{
+	return ((uint64_t)(uint32_t)fd << 32) | SRC_NET;
+}
+
+/* netsend_watch_fn: adds, changes or removes a socket in the epoll set. */
+static void
+loop_net_watch(void *ctx, int fd, int events)
+{
+	struct loop *lp = ctx;
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	if (events == 0) {
+		/* The socket may be closed already: nothing left to remove. */
+		(void)epoll_ctl(lp->epfd, EPOLL_CTL_DEL, fd, &ev);
+		return;
+	}
+	if (events & NETSEND_IN)
+		ev.events |= EPOLLIN;
+	if (events & NETSEND_OUT)
+		ev.events |= EPOLLOUT;
+	ev.data.u64 = loop_net_data(fd);
+	if (epoll_ctl(lp->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+		return;
+	if (errno != ENOENT ||
+	    epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+		log_err("epoll_ctl (socket %d): %s", fd, strerror(errno));
+}
+
+/* netsend_timer_fn: one relative timer; -1 disarms.  A zero value would
+ * disarm a timerfd, so "now" is one nanosecond. */
+static void
+loop_net_timer(void *ctx, long timeout_ms)
+{
+	struct loop *lp = ctx;
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	if (timeout_ms == 0) {
+		its.it_value.tv_nsec = 1;
+	} else if (timeout_ms > 0) {
+		its.it_value.tv_sec = (time_t)(timeout_ms / 1000);
+		its.it_value.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+	}
+	if (timerfd_settime(lp->netfd, 0, &its, NULL) != 0)
+		log_err("timerfd_settime (network): %s", strerror(errno));
+}
+
+static void
+loop_on_net(struct loop *lp, const struct epoll_event *ev)
+{
+	int fd = (int)(uint32_t)(ev->data.u64 >> 32);
+	int events = 0;
+
+	if (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		events |= NETSEND_IN;
+	if (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		events |= NETSEND_OUT;
+	deliver_on_fd(lp->dl, fd, events);
+}
+
+static void
+loop_on_net_timer(struct loop *lp)
+{
+	uint64_t ticks;
+
+	if (read(lp->netfd, &ticks, sizeof(ticks)) < 0)
+		return;
+	deliver_on_timeout(lp->dl);
+}
+
+/* Frees configs replaced while their sends were in flight, once idle. */
+static void
+loop_free_retired(struct loop *lp)
+{
+	size_t i;
+
+	if (lp->nretired == 0 || deliver_inflight(lp->dl) > 0)
+		return;
+	for (i = 0; i < lp->nretired; i++)
+		config_free(lp->retired[i]);
+	lp->nretired = 0;
+}
+
 /* ---- One pass ----------------------------------------------------------- */
-
-static int64_t
-loop_backoff(const struct notification *n)
-{
-	int64_t d = LOOP_BACKOFF_FIRST;
-	int i;
-
-	for (i = 1; i < n->attempts && d < LOOP_BACKOFF_CAP; i++)
-		d *= 2;
-	if (d > LOOP_BACKOFF_CAP)
-		d = LOOP_BACKOFF_CAP;
-	/* A little jitter, stable per row, so retries do not move in step. */
-	return d + (n->id * 7919) % (d / 10 + 1);
-}
-
-/* Sends one claimed row and records the result; -1 on a store error. */
-static int
-loop_send_one(struct loop *lp, const struct notification *n, int64_t now)
-{
-	const struct cfg_channel *ch = config_channel(lp->cfg, n->channel);
-	char err[512] = "", serr[512], provider[256] = "";
-	enum notif_state state = NOTIF_SENT;
-	int64_t next_try = 0;
-	int rc = NOTIFY_PERM;
-
-	if (ch == NULL)
-		util_seterr(err, sizeof(err), "no channel named %s in the config",
-			    n->channel);
-	else
-		rc = notify_send(ch, n, config_staff(lp->cfg, n->recipient),
-				 provider, sizeof(provider), err, sizeof(err));
-	if (rc == NOTIFY_TEMP && now - n->created_at < LOOP_GIVE_UP_AGE) {
-		state = NOTIF_RETRY;
-		next_try = now + loop_backoff(n);
-		log_warn("promise %" PRId64 ": notification %" PRId64
-			 " to %s via %s failed (attempt %d), retry in %" PRId64
-			 " s: %s", n->promise_id, n->id, n->recipient,
-			 n->channel, n->attempts, next_try - now, err);
-	} else if (rc != NOTIFY_OK) {
-		state = NOTIF_DEAD;
-		log_err("promise %" PRId64 ": notification %" PRId64 " to %s via "
-			"%s failed for good: %s", n->promise_id, n->id,
-			n->recipient, n->channel, err);
-	} else {
-		log_info("promise %" PRId64 ": notification %" PRId64
-			 " sent via %s to %s%s", n->promise_id, n->id,
-			 n->channel, n->recipient, n->late ? " (late)" : "");
-	}
-	if (store_outbox_result(lp->st, n->id, state, next_try,
-				state == NOTIF_SENT ? NULL : err,
-				provider[0] ? provider : NULL, now, serr,
-				sizeof(serr)) != STORE_OK) {
-		log_err("notification %" PRId64 ": cannot record the result: %s",
-			n->id, serr);
-		return -1;
-	}
-	return 0;
-}
-
-/* Claims due outbox rows batch by batch and sends them; -1 on error. */
-static int
-loop_deliver(struct loop *lp, int64_t now)
-{
-	struct notification *arr = NULL;
-	char err[512];
-	size_t n = 0, i;
-	int batch, rc = 0;
-
-	for (batch = 0; batch < LOOP_MAX_BATCHES; batch++) {
-		if (store_outbox_claim(lp->st, now, LOOP_CLAIM_BATCH, &arr, &n,
-				       err, sizeof(err)) != STORE_OK) {
-			log_err("cannot claim notifications: %s", err);
-			rc = -1;
-			goto out;
-		}
-		for (i = 0; i < n; i++) {
-			if (loop_send_one(lp, &arr[i], now) != 0)
-				rc = -1;
-		}
-		notification_free_array(arr, n);
-		arr = NULL;
-		if (n < LOOP_CLAIM_BATCH)
-			break;
-	}
-out:
-	return rc;
-}
 
 /* Fires due steps, delivers, re-arms.  Store errors are logged and turn
  * into a retry a few seconds later; they never end the daemon. */
@@ -274,7 +282,7 @@ loop_pass(struct loop *lp)
 	}
 	if (nq > 0)
 		log_debug("%zu notification(s) queued", nq);
-	if (loop_deliver(lp, now) != 0)
+	if (deliver_run(lp->dl, now) != 0)
 		failed = 1;
 	lp->retry_at = failed ? now + LOOP_RETRY_SECS : 0;
 	loop_arm(lp);
@@ -392,8 +400,19 @@ loop_reload(struct loop *lp)
 	    strcmp(lp->cfg->database, cfg->database) != 0)
 		log_warn("the database path changed in the config; it takes "
 			 "effect at the next restart");
+	if (lp->nretired == LOOP_MAX_RETIRED) {
+		log_err("config reload refused: %zu earlier configs still wait "
+			"for their sends to finish", lp->nretired);
+		config_free(cfg);
+		return;
+	}
 	escalate_set_config(lp->esc, cfg);
-	config_free(lp->cfg);
+	deliver_set_config(lp->dl, cfg);
+	/* netsend may still read channels of the old config. */
+	if (deliver_inflight(lp->dl) > 0)
+		lp->retired[lp->nretired++] = lp->cfg;
+	else
+		config_free(lp->cfg);
 	lp->cfg = cfg;
 	if (store_recompute_all(lp->st, loop_now(), err, sizeof(err)) !=
 	    STORE_OK) {
@@ -438,7 +457,7 @@ loop_add_fd(struct loop *lp, int fd, enum loop_src src)
 
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
-	ev.data.u32 = (uint32_t)src;
+	ev.data.u64 = (uint64_t)src;
 	return epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
@@ -474,7 +493,8 @@ loop_open_fds(struct loop *lp, char *err, size_t errlen)
 	what = "timerfd";
 	lp->stepfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
 	lp->tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (lp->stepfd < 0 || lp->tickfd < 0)
+	lp->netfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (lp->stepfd < 0 || lp->tickfd < 0 || lp->netfd < 0)
 		goto fail;
 	what = "signalfd";
 	lp->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -491,7 +511,8 @@ loop_open_fds(struct loop *lp, char *err, size_t errlen)
 	if (loop_add_fd(lp, lp->stepfd, SRC_STEP) != 0 ||
 	    loop_add_fd(lp, lp->tickfd, SRC_TICK) != 0 ||
 	    loop_add_fd(lp, lp->sigfd, SRC_SIGNAL) != 0 ||
-	    loop_add_fd(lp, lp->inofd, SRC_INOTIFY) != 0)
+	    loop_add_fd(lp, lp->inofd, SRC_INOTIFY) != 0 ||
+	    loop_add_fd(lp, lp->netfd, SRC_NETTIMER) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -511,11 +532,18 @@ loop_new(struct store *st, struct escalate *esc, struct config *cfg,
 	lp->cfg = cfg;
 	lp->config_path = xstrdup(config_path);
 	lp->epfd = lp->stepfd = lp->tickfd = lp->sigfd = lp->inofd = -1;
+	lp->netfd = -1;
 	lp->armed_ns = -1;
 	lp->sweep = cfg->daemon.safety_sweep;
 	lp->last_sweep = loop_now();
 	loop_split_db(lp, store_path(st));
 	if (loop_open_fds(lp, err, errlen) != 0) {
+		loop_free(lp);
+		return NULL;
+	}
+	lp->dl = deliver_new(st, esc, cfg, loop_net_watch, loop_net_timer, lp,
+			     err, errlen);
+	if (lp->dl == NULL) {
 		loop_free(lp);
 		return NULL;
 	}
@@ -534,7 +562,7 @@ loop_request_recompute(struct loop *lp)
 int
 loop_run(struct loop *lp)
 {
-	struct epoll_event evs[8];
+	struct epoll_event evs[32];
 	int i, n, pass = 1;
 
 	while (!lp->stop) {
@@ -542,7 +570,7 @@ loop_run(struct loop *lp)
 			loop_pass(lp);
 		pass = 0;
 		/* No timeout: only a due instant or an event wakes us. */
-		n = epoll_wait(lp->epfd, evs, 8, -1);
+		n = epoll_wait(lp->epfd, evs, 32, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -550,7 +578,7 @@ loop_run(struct loop *lp)
 			return -1;
 		}
 		for (i = 0; i < n; i++) {
-			switch ((enum loop_src)evs[i].data.u32) {
+			switch ((enum loop_src)(evs[i].data.u64 & 0xffffffffu)) {
 			case SRC_STEP:
 				pass |= loop_on_step(lp);
 				break;
@@ -563,8 +591,18 @@ loop_run(struct loop *lp)
 			case SRC_INOTIFY:
 				pass |= loop_on_inotify(lp);
 				break;
+			case SRC_NETTIMER:
+				loop_on_net_timer(lp);
+				break;
+			case SRC_NET:
+				loop_on_net(lp, &evs[i]);
+				break;
 			}
 		}
+		/* Answers free room for more rows and may move the next wake. */
+		if (deliver_take_answered(lp->dl) && !lp->stop)
+			pass = 1;
+		loop_free_retired(lp);
 		if (!pass && lp->armed_ns < 0)
 			loop_arm(lp);
 	}
@@ -574,20 +612,25 @@ loop_run(struct loop *lp)
 void
 loop_free(struct loop *lp)
 {
-	int *fds[5];
+	int *fds[6];
 	size_t i;
 
 	if (lp == NULL)
 		return;
+	/* In-flight sends are abandoned before the config they read goes. */
+	deliver_free(lp->dl);
 	fds[0] = &lp->epfd;
 	fds[1] = &lp->stepfd;
 	fds[2] = &lp->tickfd;
 	fds[3] = &lp->sigfd;
 	fds[4] = &lp->inofd;
-	for (i = 0; i < 5; i++) {
+	fds[5] = &lp->netfd;
+	for (i = 0; i < 6; i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 	}
+	for (i = 0; i < lp->nretired; i++)
+		config_free(lp->retired[i]);
 	config_free(lp->cfg);
 	free(lp->config_path);
 	free(lp->db_dir);

@@ -1,8 +1,9 @@
 /*
  * loop: the daemon's one event loop (DESIGN.md §3).  It sleeps in
  * epoll_wait on a timerfd armed at the next step or retry, a signalfd, an
- * inotify watch on the database folder and a periodic timer for the
- * systemd watchdog and the optional safety sweep.  Private to src/daemon/.
+ * inotify watch on the database folder, a periodic timer for the systemd
+ * watchdog and the optional safety sweep, and the sockets and timer of
+ * network sends while any are in flight.  Private to src/daemon/.
  */
 #ifndef PROMISED_DAEMON_LOOP_H
 #define PROMISED_DAEMON_LOOP_H

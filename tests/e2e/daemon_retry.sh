@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Delivery failures are never fatal: a Maildir that cannot be written makes
-# the notification wait for a retry (first backoff 30 s), a write to the
+# the notification wait for a retry (first backoff 30 s +- 20 %), a write to the
 # outbox by another program is seen at once, and a notification that keeps
 # failing past its maximum age (24 h) is given up as dead.
 set -euo pipefail
@@ -27,7 +27,7 @@ start_daemon
 t0=$(date +%s)
 P=$(add_promise "Order the part" $((t0 + 17)))
 
-check "the reminder fails for now and waits 30 s (+ at most 10% jitter)"
+check "the reminder fails for now and waits 30 s (+- 20 % jitter: 24..36 s)"
 for _ in $(seq 60); do
 	n=$(sqlite3 "$DB" "SELECT count(*) FROM notifications")
 	[ "$n" -ge 1 ] && break
@@ -37,8 +37,9 @@ id=$(sqlite3 "$DB" "SELECT min(id) FROM notifications")
 wait_state "$id" retry 3
 wait_after=$(($(outbox next_try_at "$id") - t0 - 2))
 echo "  retry $wait_after s after the step"
-[ "$wait_after" -ge 30 ] && [ "$wait_after" -le 34 ] ||
-	fail "retry $wait_after s after the step, expected 30..33"
+# The step may have run up to a second after its instant.
+[ "$wait_after" -ge 24 ] && [ "$wait_after" -le 37 ] ||
+	fail "retry $wait_after s after the step, expected 24..37"
 [ "$(outbox attempts "$id")" -eq 1 ] || fail "attempts is not 1"
 grep -q "^<4>promise $P: notification $id to alice via mail failed (attempt 1), retry in" "$LOG" ||
 	fail "no warning for the failed attempt"

@@ -1,0 +1,502 @@
+/*
+ * deliver: outbox rows to channels, and answers back to the outbox.  Log
+ * and maildir rows are delivered at once through notify; smtp and webhook
+ * rows are rendered with message and handed to netsend, whose answers
+ * arrive later through the loop.  A row stays `sending` (durably) until
+ * its answer is recorded, so a crash or SIGTERM in between only means the
+ * row is sent again with the same key after the next start.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "deliver.h"
+#include "promised/backoff.h"
+#include "promised/log.h"
+#include "promised/message.h"
+#include "promised/notify.h"
+#include "promised/template.h"
+#include "promised/util.h"
+#include "promised/xmalloc.h"
+
+/* Rows claimed per query, and queries per run. */
+#define DELIVER_BATCH 32
+#define DELIVER_MAX_BATCHES 64
+
+/* How a send ended, whatever the channel type. */
+enum deliver_outcome { OUT_OK, OUT_TEMP, OUT_PERM };
+
+/* What an answer needs of its row; owned copies, so a config reload or
+ * the end of a pass cannot pull anything from under a job. */
+struct job {
+	struct job *prev, *next;
+	int64_t id, promise_id, created_at;
+	int attempts, step_index, channel_index;
+	char *step, *channel, *recipient;
+	struct deliver *d;
+};
+
+struct deliver {
+	struct store *st;
+	struct escalate *esc;
+	const struct config *cfg;
+	struct template_set *tpl;
+	struct netsend *ns;
+	struct job *jobs;        /* in flight, for freeing on shutdown */
+	size_t inflight;
+	uint64_t rng;
+	int answered;
+};
+
+static int64_t
+deliver_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* ---- Jobs ------------------------------------------------------------ */
+
+static struct job *
+job_new(struct deliver *d, const struct notification *n)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->id = n->id;
+	j->promise_id = n->promise_id;
+	j->created_at = n->created_at;
+	j->attempts = n->attempts;
+	j->step_index = n->step_index;
+	j->channel_index = n->channel_index;
+	j->step = xstrdup(n->step != NULL ? n->step : "");
+	j->channel = xstrdup(n->channel);
+	j->recipient = xstrdup(n->recipient);
+	j->d = d;
+	return j;
+}
+
+static void
+job_free(struct job *j)
+{
+	free(j->step);
+	free(j->channel);
+	free(j->recipient);
+	free(j);
+}
+
+static void
+job_link(struct deliver *d, struct job *j)
+{
+	j->next = d->jobs;
+	if (d->jobs != NULL)
+		d->jobs->prev = j;
+	d->jobs = j;
+	d->inflight++;
+}
+
+static void
+job_unlink(struct deliver *d, struct job *j)
+{
+	if (j->prev != NULL)
+		j->prev->next = j->next;
+	else
+		d->jobs = j->next;
+	if (j->next != NULL)
+		j->next->prev = j->prev;
+	j->prev = j->next = NULL;
+	d->inflight--;
+}
+
+/* ---- Fallback ---------------------------------------------------------- */
+
+/* The step's channel after the job's, or NULL when there is none. */
+static const char *
+next_channel(struct deliver *d, const struct job *j, const struct promise *p)
+{
+	const struct sched_policy *pol = escalate_policy_for(d->esc, p);
+	const struct sched_step *s;
+	size_t next = (size_t)j->channel_index + 1;
+
+	if (pol == NULL || j->step_index < 0 ||
+	    (size_t)j->step_index >= pol->nsteps)
+		return NULL;
+	s = &pol->steps[j->step_index];
+	/* A reload may have reordered the policy: the name must still match. */
+	if (s->name == NULL || strcmp(s->name, j->step) != 0)
+		return NULL;
+	return next < s->nchannels ? s->channels[next] : NULL;
+}
+
+/* After a dead row: queues the step's next channel, if any. */
+static void
+deliver_fallback(struct deliver *d, const struct job *j, const char *reason,
+		 int64_t now)
+{
+	struct promise p;
+	const char *ch;
+	char err[512];
+	int64_t id = 0;
+
+	memset(&p, 0, sizeof(p));
+	if (store_get(d->st, j->promise_id, &p, err, sizeof(err)) != STORE_OK) {
+		log_err("promise %" PRId64 ": cannot look up a fallback: %s",
+			j->promise_id, err);
+		goto out;
+	}
+	ch = next_channel(d, j, &p);
+	if (ch == NULL)
+		goto out;
+	if (store_outbox_fallback(d->st, j->id, ch, reason, now, &id, err,
+				  sizeof(err)) != STORE_OK) {
+		log_err("notification %" PRId64 ": cannot queue the fallback "
+			"to %s: %s", j->id, ch, err);
+		goto out;
+	}
+	if (id > 0)
+		log_notice("promise %" PRId64 ": notification %" PRId64 " to %s "
+			   "falls back from %s to %s (notification %" PRId64
+			   ")", j->promise_id, j->id, j->recipient, j->channel,
+			   ch, id);
+out:
+	promise_clear(&p);
+}
+
+/* ---- Recording answers -------------------------------------------------- */
+
+static const struct cfg_retry *
+retry_of(const struct deliver *d, const char *channel)
+{
+	const struct cfg_channel *ch = config_channel(d->cfg, channel);
+
+	return ch != NULL ? &ch->retry : &d->cfg->outbox;
+}
+
+/* Turns one answer into sent, retry or dead (and the fallback). */
+static void
+deliver_record(struct deliver *d, const struct job *j,
+	       enum deliver_outcome o, int64_t retry_after,
+	       const char *detail, const char *provider, int64_t now)
+{
+	enum notif_state state = NOTIF_SENT;
+	int64_t next = 0;
+	char serr[512];
+
+	if (detail == NULL || *detail == '\0')
+		detail = "unknown error";
+	if (o == OUT_TEMP &&
+	    backoff_next(retry_of(d, j->channel), j->attempts, j->created_at,
+			 retry_after, backoff_uniform(&d->rng), now, &next)) {
+		state = NOTIF_RETRY;
+		log_warn("promise %" PRId64 ": notification %" PRId64 " to %s "
+			 "via %s failed (attempt %d), retry in %" PRId64 " s: %s",
+			 j->promise_id, j->id, j->recipient, j->channel,
+			 j->attempts, next - now, detail);
+	} else if (o != OUT_OK) {
+		state = NOTIF_DEAD;
+		log_err("promise %" PRId64 ": notification %" PRId64 " to %s via "
+			"%s failed for good%s: %s", j->promise_id, j->id,
+			j->recipient, j->channel,
+			o == OUT_TEMP ? " (too old to retry)" : "", detail);
+	} else {
+		log_info("promise %" PRId64 ": notification %" PRId64
+			 " sent via %s to %s", j->promise_id, j->id, j->channel,
+			 j->recipient);
+	}
+	if (store_outbox_result(d->st, j->id, state, next,
+				state == NOTIF_SENT ? NULL : detail,
+				provider != NULL && *provider ? provider : NULL,
+				now, serr, sizeof(serr)) != STORE_OK) {
+		/* The row stays `sending`; the next start sends it again. */
+		log_err("notification %" PRId64 ": cannot record the result: %s",
+			j->id, serr);
+		return;
+	}
+	if (state == NOTIF_DEAD)
+		deliver_fallback(d, j, detail, now);
+}
+
+/* netsend's answer for one job. */
+static void
+deliver_on_done(void *cb_ctx, const struct netsend_done *dn)
+{
+	struct deliver *d = cb_ctx;
+	struct job *j = dn->job_ctx;
+	enum deliver_outcome o = OUT_PERM;
+
+	if (dn->result == NETSEND_OK)
+		o = OUT_OK;
+	else if (dn->result == NETSEND_RETRY)
+		o = OUT_TEMP;
+	job_unlink(d, j);
+	deliver_record(d, j, o, dn->retry_after, dn->detail, dn->provider_id,
+		       deliver_now());
+	job_free(j);
+	d->answered = 1;
+}
+
+/* ---- Sending ------------------------------------------------------------ */
+
+/* log and maildir: delivered before this returns. */
+static void
+send_sync(struct deliver *d, const struct cfg_channel *ch,
+	  const struct notification *n, struct job *j, int64_t now)
+{
+	char err[512] = "", provider[256] = "";
+	int rc;
+
+	rc = notify_send(ch, n, config_staff(d->cfg, n->recipient), provider,
+			 sizeof(provider), err, sizeof(err));
+	deliver_record(d, j, rc == NOTIFY_OK ? OUT_OK :
+		       rc == NOTIFY_TEMP ? OUT_TEMP : OUT_PERM, -1, err,
+		       provider, now);
+}
+
+/* Renders n for ch; OUT_OK, or why not. */
+static enum deliver_outcome
+render(struct deliver *d, const struct cfg_channel *ch,
+       const struct notification *n, int64_t now, struct message_out *out,
+       char *err, size_t errlen)
+{
+	struct promise p;
+	struct event *ev = NULL;
+	size_t nev = 0;
+	int permanent = 0;
+	enum deliver_outcome o = OUT_TEMP;
+
+	memset(&p, 0, sizeof(p));
+	if (d->tpl == NULL) {
+		util_seterr(err, errlen, "no message templates are loaded");
+		goto out;
+	}
+	if (store_get(d->st, n->promise_id, &p, err, errlen) != STORE_OK ||
+	    store_events(d->st, n->promise_id, &ev, &nev, err, errlen) !=
+		    STORE_OK)
+		goto out;
+	if (message_render(d->cfg, d->tpl, ch, n, &p, ev, nev, now, out,
+			   &permanent, err, errlen) != 0) {
+		o = permanent ? OUT_PERM : OUT_TEMP;
+		goto out;
+	}
+	o = OUT_OK;
+out:
+	event_free_array(ev, nev);
+	promise_clear(&p);
+	return o;
+}
+
+/* smtp and webhook: rendered now, answered later through the loop. */
+static void
+send_async(struct deliver *d, const struct cfg_channel *ch,
+	   const struct notification *n, struct job *j, int64_t now)
+{
+	struct message_out m;
+	enum deliver_outcome o;
+	char err[512] = "";
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	o = render(d, ch, n, now, &m, err, sizeof(err));
+	if (o != OUT_OK) {
+		deliver_record(d, j, o, -1, err, NULL, now);
+		job_free(j);
+		goto out;
+	}
+	/* Linked first: netsend may answer before it returns. */
+	job_link(d, j);
+	if (ch->type == CFG_CHANNEL_SMTP)
+		rc = netsend_smtp(d->ns, ch, m.rcpt, m.data, m.len, j, err,
+				  sizeof(err));
+	else
+		rc = netsend_http(d->ns, ch, n->idem_key, m.data, m.len, now, j,
+				  err, sizeof(err));
+	if (rc != 0) {
+		job_unlink(d, j);
+		deliver_record(d, j, OUT_TEMP, -1, err, NULL, now);
+		job_free(j);
+	}
+out:
+	message_out_clear(&m);
+}
+
+static void
+send_one(struct deliver *d, const struct notification *n, int64_t now)
+{
+	const struct cfg_channel *ch = config_channel(d->cfg, n->channel);
+	struct job *j = job_new(d, n);
+	char err[256];
+
+	if (ch == NULL) {
+		util_seterr(err, sizeof(err), "no channel named %s in the config",
+			    n->channel);
+		deliver_record(d, j, OUT_PERM, -1, err, NULL, now);
+		job_free(j);
+	} else if (ch->type == CFG_CHANNEL_SMTP ||
+		   ch->type == CFG_CHANNEL_WEBHOOK) {
+		send_async(d, ch, n, j, now);
+	} else {
+		send_sync(d, ch, n, j, now);
+		job_free(j);
+	}
+}
+
+int
+deliver_run(struct deliver *d, int64_t now)
+{
+	struct notification *arr = NULL;
+	char err[512];
+	size_t n = 0, i, limit;
+	int batch;
+
+	for (batch = 0; batch < DELIVER_MAX_BATCHES; batch++) {
+		limit = DELIVER_MAX_INFLIGHT - d->inflight;
+		if (limit > DELIVER_BATCH)
+			limit = DELIVER_BATCH;
+		if (d->inflight >= DELIVER_MAX_INFLIGHT || limit == 0)
+			break;
+		if (store_outbox_claim(d->st, now, limit, &arr, &n, err,
+				       sizeof(err)) != STORE_OK) {
+			log_err("cannot claim notifications: %s", err);
+			return -1;
+		}
+		for (i = 0; i < n; i++)
+			send_one(d, &arr[i], now);
+		notification_free_array(arr, n);
+		if (n < limit)
+			break;
+	}
+	return 0;
+}
+
+/* ---- Set-up ------------------------------------------------------------- */
+
+/* 1 when the config has a channel that needs the message templates. */
+static int
+needs_templates(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nchannels; i++) {
+		if (cfg->channels[i].type == CFG_CHANNEL_SMTP ||
+		    cfg->channels[i].type == CFG_CHANNEL_WEBHOOK)
+			return 1;
+	}
+	return 0;
+}
+
+/* Loads the templates of cfg; NULL (logged) when they cannot be used. */
+static struct template_set *
+load_templates(const struct config *cfg)
+{
+	const char *dir = cfg->templates.dir;
+	struct template_set *set;
+	struct stat sb;
+	char err[1024];
+
+	if (!needs_templates(cfg))
+		return NULL;
+	if (dir == NULL || stat(dir, &sb) != 0) {
+		log_err("message templates: cannot read %s: %s",
+			dir != NULL ? dir : "(no folder)", strerror(errno));
+		return NULL;
+	}
+	set = template_set_load(dir, cfg->templates.override, err,
+				sizeof(err));
+	if (set == NULL)
+		log_err("message templates: %s", err);
+	return set;
+}
+
+void
+deliver_set_config(struct deliver *d, const struct config *cfg)
+{
+	struct template_set *tpl = load_templates(cfg);
+
+	/* Keep the templates that worked when the new ones do not load. */
+	if (tpl != NULL || !needs_templates(cfg)) {
+		template_set_free(d->tpl);
+		d->tpl = tpl;
+	}
+	d->cfg = cfg;
+}
+
+struct deliver *
+deliver_new(struct store *st, struct escalate *esc, const struct config *cfg,
+	    netsend_watch_fn watch, netsend_timer_fn timer, void *loop_ctx,
+	    char *err, size_t errlen)
+{
+	struct deliver *d = xcalloc(1, sizeof(*d));
+
+	d->st = st;
+	d->esc = esc;
+	d->cfg = cfg;
+	d->ns = netsend_new(watch, timer, loop_ctx, deliver_on_done, d, err,
+			    errlen);
+	if (d->ns == NULL) {
+		free(d);
+		return NULL;
+	}
+	if (getrandom(&d->rng, sizeof(d->rng), 0) != (ssize_t)sizeof(d->rng))
+		d->rng = (uint64_t)deliver_now() ^ (uint64_t)(uintptr_t)d;
+	d->tpl = load_templates(cfg);
+	return d;
+}
+
+void
+deliver_free(struct deliver *d)
+{
+	struct job *j, *next;
+
+	if (d == NULL)
+		return;
+	if (d->inflight > 0)
+		log_notice("%zu notification(s) in flight are left for the next "
+			   "start", d->inflight);
+	/* No callbacks from here on: the jobs are freed below. */
+	netsend_free(d->ns);
+	for (j = d->jobs; j != NULL; j = next) {
+		next = j->next;
+		job_free(j);
+	}
+	template_set_free(d->tpl);
+	free(d);
+}
+
+size_t
+deliver_inflight(const struct deliver *d)
+{
+	return d->inflight;
+}
+
+int
+deliver_saturated(const struct deliver *d)
+{
+	return d->inflight >= DELIVER_MAX_INFLIGHT;
+}
+
+int
+deliver_take_answered(struct deliver *d)
+{
+	int a = d->answered;
+
+	d->answered = 0;
+	return a;
+}
+
+void
+deliver_on_fd(struct deliver *d, int fd, int events)
+{
+	netsend_on_fd(d->ns, fd, events);
+}
+
+void
+deliver_on_timeout(struct deliver *d)
+{
+	netsend_on_timeout(d->ns);
+}
