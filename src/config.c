@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <regex.h>
 #include <sys/stat.h>
 
 #include <yaml.h>
@@ -910,10 +911,18 @@ parse_holidays(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
 	qsort(s->holidays, s->nholidays, sizeof(*s->holidays), days_cmp);
 }
 
+static void parse_holidays_src(struct ctx *c, yaml_node_t *v, void *dst,
+			       const struct field *f);
+static void parse_holidays_every(struct ctx *c, yaml_node_t *v, void *dst,
+				 const struct field *f);
+
 static const struct field site_fields[] = {
 	{ "timezone", parse_timezone, offsetof(struct cal_site, tz), 1, NULL },
 	{ "hours", parse_hours, 0, 1, NULL },
 	{ "holidays", parse_holidays, 0, 0, NULL },
+	{ "holidays_url", parse_holidays_src, 0, 0, NULL },
+	{ "holidays_file", parse_holidays_src, 0, 0, "path" },
+	{ "holidays_every", parse_holidays_every, 0, 0, NULL },
 };
 
 static void
@@ -2240,6 +2249,379 @@ parse_channels(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
 	}
 }
 
+/* ---- calendar feeds --------------------------------------------------- */
+
+#define FD(m) offsetof(struct cfg_feed, m)
+
+/* Defaults of a feed or a holiday calendar, set before its keys. */
+static void
+feed_init(struct cfg_feed *fd, int holidays)
+{
+	fd->every = holidays ? CFG_HOLIDAYS_DEFAULT_EVERY : CFG_FEED_DEFAULT_EVERY;
+	fd->components = CFG_FEED_VTODO | CFG_FEED_VEVENT;
+	fd->horizon = 14 * 86400;
+	fd->max_instances = 500;
+	fd->max_cancel_share = 0.5;
+	fd->max_bytes = CFG_FEED_DEFAULT_MAX_BYTES;
+	fd->timeout = 60;
+	fd->connect_timeout = 10;
+	fd->holidays = holidays;
+}
+
+/* A path (relative: from the config's folder), file:///abs, or an
+ * http(s) url; stored as an absolute path or the url. */
+static void
+parse_feed_url(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst;
+	const char *s = scalar(c, v, f->key);
+
+	if (s == NULL)
+		return;
+	if (util_startswith_ci(s, "http://") || util_startswith_ci(s, "https://")) {
+		parse_http_url(c, v, dst, f);
+		return;
+	}
+	if (util_startswith_ci(s, "file://")) {
+		const char *p = s + 7;
+
+		if (util_startswith_ci(p, "localhost/"))
+			p += 9;
+		if (p[0] != '/' || p[1] == '\0') {
+			cerror(c, &v->start_mark, "invalid %s '%s' (a file:// url "
+			       "needs an absolute path)", f->key, s);
+			return;
+		}
+		free(*out);
+		*out = xstrdup(p);
+		return;
+	}
+	if (strstr(s, "://") != NULL) {
+		cerror(c, &v->start_mark, "invalid %s '%s' (expected a path, "
+		       "file://, http:// or https://)", f->key, s);
+		return;
+	}
+	parse_path(c, v, dst, f);
+}
+
+static void
+parse_feed_every(struct ctx *c, yaml_node_t *v, void *dst,
+		 const struct field *f)
+{
+	int64_t secs;
+
+	if (duration_of(c, v, f, &secs) != 0)
+		return;
+	if (secs < CFG_FEED_MIN_EVERY)
+		cerror(c, &v->start_mark, "%s '%s' is out of range (at least "
+		       "30s)", f->key, (const char *)v->data.scalar.value);
+	else
+		*(int64_t *)dst = secs;
+}
+
+static const struct enum_name component_names[] = {
+	{ "VTODO", CFG_FEED_VTODO }, { "VEVENT", CFG_FEED_VEVENT },
+};
+static const struct enum_tab component_tab = { component_names, 2 };
+
+static void
+parse_components(struct ctx *c, yaml_node_t *v, void *dst,
+		 const struct field *f)
+{
+	const struct field ef = { "component", NULL, 0, 0, &component_tab };
+	unsigned *out = dst, bits = 0;
+	size_t i;
+
+	if (!want(c, v, YAML_SEQUENCE_NODE, f->key))
+		return;
+	for (i = 0; i < seq_len(v); i++) {
+		int which = 0;
+
+		parse_enum(c, seq_item(c, v, i), &which, &ef);
+		bits |= (unsigned)which;
+	}
+	if (bits == 0)
+		cerror(c, &v->start_mark, "%s: list VTODO, VEVENT or both",
+		       f->key);
+	else
+		*out = bits;
+}
+
+static void
+parse_categories(struct ctx *c, yaml_node_t *v, void *dst,
+		 const struct field *f)
+{
+	struct cfg_feed *fd = (struct cfg_feed *)(void *)((char *)dst - f->off);
+	size_t i;
+
+	if (!want(c, v, YAML_SEQUENCE_NODE, f->key))
+		return;
+	fd->categories = xcalloc(seq_len(v) + 1, sizeof(*fd->categories));
+	for (i = 0; i < seq_len(v); i++) {
+		char *s = dup_string(c, seq_item(c, v, i), f);
+
+		if (s != NULL)
+			fd->categories[fd->ncategories++] = s;
+	}
+}
+
+/* A POSIX extended regular expression that must compile. */
+static void
+parse_regex(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst, msg[160];
+	regex_t re;
+	int rc;
+
+	parse_string(c, v, dst, f);
+	if (*out == NULL)
+		return;
+	rc = regcomp(&re, *out, REG_EXTENDED | REG_NOSUB);
+	if (rc != 0) {
+		regerror(rc, &re, msg, sizeof(msg));
+		cerror(c, &v->start_mark, "invalid %s '%s': %s", f->key, *out,
+		       msg);
+		free(*out);
+		*out = NULL;
+		return;
+	}
+	regfree(&re);
+}
+
+static const struct field match_fields[] = {
+	{ "categories", parse_categories, FD(categories), 0, NULL },
+	{ "summary_prefix", parse_string, FD(summary_prefix), 0, NULL },
+	{ "summary_pattern", parse_regex, FD(summary_pattern), 0, NULL },
+};
+
+static void
+parse_match(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	walk_map(c, v, match_fields, sizeof(match_fields) / sizeof(*match_fields),
+		 dst, f->key);
+}
+
+static void
+parse_bool(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	static const struct enum_name names[] = {
+		{ "true", 1 }, { "false", 0 }, { "yes", 1 }, { "no", 0 },
+	};
+	static const struct enum_tab tab = { names, 4 };
+	const struct field ef = { f->key, NULL, 0, 0, &tab };
+
+	parse_enum(c, v, dst, &ef);
+}
+
+static void
+parse_share(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	const char *s = scalar(c, v, f->key);
+	char *end;
+	double x;
+
+	if (s == NULL)
+		return;
+	errno = 0;
+	x = strtod(s, &end);
+	if (end == s || *end != '\0' || errno != 0 || !(x >= 0.0 && x <= 1.0)) {
+		cerror(c, &v->start_mark, "%s '%s' is out of range (a number "
+		       "from 0 to 1)", f->key, s);
+		return;
+	}
+	*(double *)dst = x;
+}
+
+static const struct field feed_bearer_fields[] = {
+	{ "type", parse_nothing, 0, 1, NULL },
+	{ "token_file", parse_secret_file, FD(auth_secret_file), 1, NULL },
+};
+
+static const struct field feed_basic_fields[] = {
+	{ "type", parse_nothing, 0, 1, NULL },
+	{ "username", parse_header_text, FD(auth_username), 1, NULL },
+	{ "password_file", parse_secret_file, FD(auth_secret_file), 1, NULL },
+};
+
+static const struct field *const feed_auth_tables[] = {
+	feed_bearer_fields, feed_basic_fields,
+};
+static const size_t feed_auth_ntables[] = {
+	sizeof(feed_bearer_fields) / sizeof(*feed_bearer_fields),
+	sizeof(feed_basic_fields) / sizeof(*feed_basic_fields),
+};
+static const struct typed_map feed_auth_map = {
+	"auth", &auth_tab, feed_auth_tables, feed_auth_ntables, NULL,
+};
+
+static void
+parse_feed_auth(struct ctx *c, yaml_node_t *v, void *dst,
+		const struct field *f)
+{
+	struct cfg_feed *fd = dst;
+	int which = walk_typed(c, v, &feed_auth_map, fd, f->key);
+
+	fd->auth = which == 0 ? CFG_AUTH_BEARER :
+		   which == 1 ? CFG_AUTH_BASIC : CFG_AUTH_NONE;
+}
+
+static const struct int_range instances_range = { 1, 100000 };
+
+static const struct field feed_fields[] = {
+	{ "url", parse_feed_url, FD(url), 1, NULL },
+	{ "auth", parse_feed_auth, 0, 0, NULL },
+	{ "every", parse_feed_every, FD(every), 0, NULL },
+	{ "components", parse_components, FD(components), 0, NULL },
+	{ "match", parse_match, 0, 0, NULL },
+	{ "use_dtend", parse_bool, FD(use_dtend), 0, NULL },
+	{ "default_owner", parse_refname, FD(default_owner), 1,
+	  (const void *)(intptr_t)REF_STAFF },
+	{ "site", parse_refname, FD(site), 0, (const void *)(intptr_t)REF_SITE },
+	{ "policy", parse_refname, FD(policy), 0,
+	  (const void *)(intptr_t)REF_POLICY },
+	{ "horizon", parse_pos_duration, FD(horizon), 0, NULL },
+	{ "max_instances", parse_int_range, FD(max_instances), 0,
+	  &instances_range },
+	{ "max_cancel_share", parse_share, FD(max_cancel_share), 0, NULL },
+	{ "max_bytes", parse_size, FD(max_bytes), 0, NULL },
+	{ "timeout", parse_pos_duration, FD(timeout), 0, NULL },
+	{ "connect_timeout", parse_pos_duration, FD(connect_timeout), 0, NULL },
+	{ "ca_file", parse_path, FD(ca_file), 0, NULL },
+};
+
+/* Feed names end up in refs ("feed:<name>:<uid>") and on command lines. */
+static int
+feed_name_ok(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			  "0123456789_.-");
+
+	return n > 0 && s[n] == '\0' && n <= 64;
+}
+
+static void
+parse_feeds(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct config *cfg = dst;
+	char what[160];
+	size_t i;
+
+	if (!want(c, v, YAML_MAPPING_NODE, f->key))
+		return;
+	cfg->feeds = xcalloc(map_len(v), sizeof(*cfg->feeds));
+	for (i = 0; i < map_len(v); i++) {
+		struct cfg_feed *fd = &cfg->feeds[cfg->nfeeds];
+		const char *name = key_text(c, v, i);
+
+		if (name == NULL)
+			continue;
+		if (!feed_name_ok(name))
+			cerror(c, &map_key(c, v, i)->start_mark, "invalid feed name "
+			       "'%s' (letters, digits, '_', '.', '-')", name);
+		cfg->nfeeds++;
+		fd->name = xstrdup(name);
+		feed_init(fd, 0);
+		snprintf(what, sizeof(what), "feed '%s'", name);
+		walk_map(c, map_val(c, v, i), feed_fields,
+			 sizeof(feed_fields) / sizeof(*feed_fields), fd, what);
+	}
+}
+
+/* The holiday calendar of site s, created on first use. */
+static struct cfg_feed *
+holiday_feed_of(struct ctx *c, const struct cal_site *s)
+{
+	struct config *cfg = c->cfg;
+	struct cfg_feed *fd;
+	size_t i;
+
+	for (i = 0; i < cfg->nholiday_feeds; i++)
+		if (strcmp(cfg->holiday_feeds[i].site, s->id) == 0)
+			return &cfg->holiday_feeds[i];
+	cfg->holiday_feeds = xreallocarray(cfg->holiday_feeds,
+					   cfg->nholiday_feeds + 1,
+					   sizeof(*cfg->holiday_feeds));
+	fd = &cfg->holiday_feeds[cfg->nholiday_feeds++];
+	memset(fd, 0, sizeof(*fd));
+	feed_init(fd, 1);
+	fd->name = xstrdup(s->id);
+	fd->site = xstrdup(s->id);
+	fd->components = CFG_FEED_VEVENT;
+	fd->horizon = 400 * 86400;
+	fd->max_instances = 2000;
+	return fd;
+}
+
+/* holidays_url (http(s) or a path) and holidays_file (a path). */
+static void
+parse_holidays_src(struct ctx *c, yaml_node_t *v, void *dst,
+		   const struct field *f)
+{
+	struct cfg_feed *fd = holiday_feed_of(c, dst);
+
+	if (fd->url != NULL) {
+		cerror(c, &v->start_mark, "%s: give holidays_url or "
+		       "holidays_file, not both", f->key);
+		return;
+	}
+	if (f->arg != NULL)
+		parse_path(c, v, &fd->url, f);
+	else
+		parse_feed_url(c, v, &fd->url, f);
+}
+
+static void
+parse_holidays_every(struct ctx *c, yaml_node_t *v, void *dst,
+		     const struct field *f)
+{
+	parse_feed_every(c, v, &holiday_feed_of(c, dst)->every, f);
+}
+
+/* A site may name holidays_every without a source: that is an error. */
+static void
+check_holiday_feeds(struct ctx *c)
+{
+	struct config *cfg = c->cfg;
+	size_t i;
+
+	for (i = 0; i < cfg->nholiday_feeds; i++)
+		if (cfg->holiday_feeds[i].url == NULL) {
+			char msg[200];
+
+			snprintf(msg, sizeof(msg), "site '%s': holidays_every "
+				 "needs holidays_url or holidays_file",
+				 cfg->holiday_feeds[i].site);
+			cerror_raw(c, msg);
+		}
+}
+
+/* Every feed belongs to a site: default_site when not given. */
+static void
+feed_defaults(struct ctx *c)
+{
+	struct config *cfg = c->cfg;
+	size_t i;
+
+	for (i = 0; i < cfg->nfeeds; i++)
+		if (cfg->feeds[i].site == NULL && cfg->default_site != NULL)
+			cfg->feeds[i].site = xstrdup(cfg->default_site);
+	check_holiday_feeds(c);
+}
+
+static void
+feed_clear(struct cfg_feed *fd)
+{
+	size_t i;
+
+	for (i = 0; i < fd->ncategories; i++)
+		free(fd->categories[i]);
+	free(fd->categories);
+	free(fd->name); free(fd->url); free(fd->auth_username);
+	free(fd->auth_secret_file); free(fd->summary_prefix);
+	free(fd->summary_pattern); free(fd->default_owner); free(fd->site);
+	free(fd->policy); free(fd->ca_file);
+}
+
 /* ---- top level ------------------------------------------------------------ */
 
 static const struct field sections[] = {
@@ -2258,6 +2640,7 @@ static const struct field sections[] = {
 	{ "daemon", parse_daemon, offsetof(struct config, daemon), 0, NULL },
 	{ "templates", parse_templates, offsetof(struct config, templates), 0,
 	  NULL },
+	{ "feeds", parse_feeds, 0, 0, NULL },
 };
 
 /* ---- references ----------------------------------------------------------- */
@@ -2387,6 +2770,7 @@ apply_defaults(struct ctx *c)
 	if (cfg->default_site == NULL && cfg->nsites > 0)
 		cfg->default_site = xstrdup(cfg->sites[0].id);
 	merge_phrases(c);
+	feed_defaults(c);
 	apply_retry(c);
 	check_templates(c);
 	for (i = 0; i < c->nrefs; i++)
@@ -2579,6 +2963,11 @@ config_free(struct config *cfg)
 		sched_policy_clear(&cfg->policies[i]);
 	for (i = 0; i < cfg->nchannels; i++)
 		channel_clear(&cfg->channels[i]);
+	for (i = 0; i < cfg->nfeeds; i++)
+		feed_clear(&cfg->feeds[i]);
+	for (i = 0; i < cfg->nholiday_feeds; i++)
+		feed_clear(&cfg->holiday_feeds[i]);
+	free(cfg->feeds); free(cfg->holiday_feeds);
 	free(cfg->sites); free(cfg->staff); free(cfg->teams);
 	free(cfg->phrases); free(cfg->policies); free(cfg->channels);
 	free(cfg->path); free(cfg->database); free(cfg->default_site);
@@ -2653,5 +3042,16 @@ config_channel(const struct config *cfg, const char *name)
 	for (i = 0; cfg != NULL && name != NULL && i < cfg->nchannels; i++)
 		if (strcmp(cfg->channels[i].name, name) == 0)
 			return &cfg->channels[i];
+	return NULL;
+}
+
+const struct cfg_feed *
+config_feed(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; cfg != NULL && name != NULL && i < cfg->nfeeds; i++)
+		if (strcmp(cfg->feeds[i].name, name) == 0)
+			return &cfg->feeds[i];
 	return NULL;
 }

@@ -45,6 +45,11 @@
 #define NS_SMTP_REPLY_MAX 512     /* last SMTP reply line kept */
 #define NS_DETAIL_MAX 256
 #define NS_PROVIDER_MAX 128
+#define NS_VALIDATOR_MAX 256      /* ETag / Last-Modified kept */
+#define NS_FETCH_MAX_BYTES (16 * 1024 * 1024)
+#define NS_FETCH_MAX_REDIRS 5L
+#define NS_FETCH_CHANNEL "\001fetch"   /* no config channel has this name */
+#define NS_FETCH_CONCURRENCY 4
 
 struct ns_chan;
 
@@ -72,6 +77,11 @@ struct ns_job {
 	int64_t connect_timeout, timeout;
 	enum netsend_result early_result;   /* for a job that failed early */
 	char detail[NS_DETAIL_MAX];
+	/* netsend_fetch: the body grows up to resp_max, else too_big. */
+	int fetch, too_big;
+	size_t resp_cap;
+	char etag[NS_VALIDATOR_MAX];
+	char lastmod[NS_VALIDATOR_MAX];
 };
 
 struct ns_chan {
@@ -290,6 +300,29 @@ on_read(char *buf, size_t size, size_t nitems, void *userp)
 	return n;
 }
 
+/* A fetched body: grown as it arrives; past resp_max the transfer is
+ * aborted, since a cut calendar must never be taken for the whole one. */
+static size_t
+on_write_fetch(struct ns_job *job, const char *data, size_t n)
+{
+	if (n > job->resp_max - job->resp_len) {
+		job->too_big = 1;
+		return 0;
+	}
+	if (job->resp_len + n + 1 > job->resp_cap) {
+		size_t cap = job->resp_cap > 0 ? job->resp_cap : 65536;
+
+		while (cap < job->resp_len + n + 1)
+			cap *= 2;
+		job->resp = xreallocarray(job->resp, cap, 1);
+		job->resp_cap = cap;
+	}
+	memcpy(job->resp + job->resp_len, data, n);
+	job->resp_len += n;
+	job->resp[job->resp_len] = '\0';
+	return n;
+}
+
 /* Response body: kept up to resp_max bytes, the rest read and dropped
  * so the transfer still completes. */
 static size_t
@@ -298,6 +331,8 @@ on_write(char *data, size_t size, size_t nmemb, void *userp)
 	struct ns_job *job = userp;
 	size_t n = size * nmemb, keep = job->resp_max - job->resp_len;
 
+	if (job->fetch)
+		return on_write_fetch(job, data, n);
 	if (keep > n)
 		keep = n;
 	if (keep > 0) {
@@ -308,6 +343,20 @@ on_write(char *data, size_t size, size_t nmemb, void *userp)
 		job->resp[job->resp_len] = '\0';
 	}
 	return n;
+}
+
+/* The value after "Name:" when line is that header, else NULL. */
+static const char *
+header_value(const char *line, const char *name)
+{
+	const char *v;
+
+	if (!util_startswith_ci(line, name) || line[strlen(name)] != ':')
+		return NULL;
+	v = line + strlen(name) + 1;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	return v;
 }
 
 static const char *const ns_months[12] = {
@@ -367,8 +416,15 @@ on_header(char *data, size_t size, size_t nitems, void *userp)
 		on_write(line, 1, strlen(line), job);
 		return n;
 	}
-	if (util_startswith_ci(line, "HTTP/"))
+	if (util_startswith_ci(line, "HTTP/")) {
+		/* A new response (after a redirect): forget the last one's. */
 		job->retry_after = -1;
+		job->etag[0] = job->lastmod[0] = '\0';
+	} else if (job->fetch && (v = header_value(line, "ETag")) != NULL)
+		util_strlcpy(job->etag, v, sizeof(job->etag));
+	else if (job->fetch &&
+		 (v = header_value(line, "Last-Modified")) != NULL)
+		util_strlcpy(job->lastmod, v, sizeof(job->lastmod));
 	else if (util_startswith_ci(line, "Retry-After:")) {
 		v = line + strlen("Retry-After:");
 		while (*v == ' ' || *v == '\t')
@@ -876,6 +932,34 @@ classify_http(struct ns_job *job, CURLcode rc, long code)
 	return NETSEND_RETRY;
 }
 
+/* A fetch: 2xx and 304 are answers; an oversized body is a verdict. */
+static enum netsend_result
+classify_fetch(struct ns_job *job, CURLcode rc, long code)
+{
+	if ((rc == CURLE_WRITE_ERROR && job->too_big) ||
+	    rc == CURLE_FILESIZE_EXCEEDED) {
+		snprintf(job->detail, sizeof(job->detail),
+			 "answer larger than %zu bytes", job->resp_max);
+		return NETSEND_PERMANENT;
+	}
+	if (rc == CURLE_TOO_MANY_REDIRECTS) {
+		util_strlcpy(job->detail, "more than 5 redirects",
+			     sizeof(job->detail));
+		return NETSEND_PERMANENT;
+	}
+	if (rc == CURLE_OK && code == 304) {
+		util_strlcpy(job->detail, "HTTP 304 not modified",
+			     sizeof(job->detail));
+		return NETSEND_OK;
+	}
+	if (rc == CURLE_OK && code >= 300 && code <= 399) {
+		snprintf(job->detail, sizeof(job->detail), "HTTP %ld: redirect "
+			 "without a usable location", code);
+		return NETSEND_PERMANENT;
+	}
+	return classify_http(job, rc, code);
+}
+
 /* The value of "key": "..." or "key": 123 in a JSON text, by a plain
  * scan (a gateway's message id); 0 when found. */
 static int
@@ -927,6 +1011,11 @@ job_answer(struct netsend *ns, struct ns_job *job, enum netsend_result res,
 	d.detail = job->detail;
 	d.response = job->resp != NULL ? job->resp : "";
 	d.provider_id = provider;
+	if (job->fetch) {
+		d.response_len = job->resp_len;
+		d.etag = job->etag[0] != '\0' ? job->etag : NULL;
+		d.last_modified = job->lastmod[0] != '\0' ? job->lastmod : NULL;
+	}
 	ns->pending--;
 	if (ns->done != NULL)
 		ns->done(ns->cb_ctx, &d);
@@ -971,7 +1060,8 @@ process_done(struct netsend *ns)
 		c = job->chan;
 		running_unlink(ns, job);
 		c->inflight--;
-		res = job->http ? classify_http(job, rc, code)
+		res = job->fetch ? classify_fetch(job, rc, code) :
+		      job->http ? classify_http(job, rc, code)
 				: classify_smtp(job, rc, code);
 		job_answer(ns, job, res, code);
 		chan_pump(ns, c);
@@ -1151,6 +1241,81 @@ netsend_http(struct netsend *ns, const struct cfg_channel *ch,
 	job->easy = chan_take_easy(job->chan);
 	prep = job->easy == NULL ? -1 :
 	       setup_http(ns, job, ch, idem_key, now, detail, sizeof(detail));
+	return submit(ns, job, prep, detail, err, errlen);
+}
+
+/* Fetch options on top of setup_common: GET, redirects to http(s) only,
+ * validators, size cap and auth.  0, 1 (detail set) or -1. */
+static int
+setup_fetch(struct netsend *ns, struct ns_job *job,
+	    const struct netsend_fetch_req *req, char *detail,
+	    size_t detaillen)
+{
+	struct cfg_channel ch;
+	struct cfg_webhook wh;
+	CURL *e = job->easy;
+	int ok = 1;
+
+	memset(&ch, 0, sizeof(ch));
+	ch.name = (char *)NS_FETCH_CHANNEL;
+	ch.type = CFG_CHANNEL_WEBHOOK;
+	ch.connect_timeout = req->connect_timeout;
+	ch.timeout = req->timeout;
+	ch.ca_file = (char *)req->ca_file;
+	job->resp_max = req->max_bytes > 0 ? (size_t)req->max_bytes
+					   : NS_FETCH_MAX_BYTES;
+	if (setup_common(ns, job, &ch, req->url, "http,https") != 0)
+		return -1;
+	ok &= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_MAXREDIRS, NS_FETCH_MAX_REDIRS) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+			       (curl_off_t)job->resp_max) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+	ok &= add_header(job, "Accept", "text/calendar, */*;q=0.5") == 0;
+	if (req->etag != NULL && text_clean(req->etag, 0))
+		ok &= add_header(job, "If-None-Match", req->etag) == 0;
+	if (req->last_modified != NULL && text_clean(req->last_modified, 0))
+		ok &= add_header(job, "If-Modified-Since",
+				 req->last_modified) == 0;
+	if (!ok)
+		return -1;
+	memset(&wh, 0, sizeof(wh));
+	wh.auth = req->auth;
+	wh.auth_username = (char *)req->username;
+	wh.auth_secret_file = (char *)req->secret_file;
+	ok = setup_auth(job, &wh, detail, detaillen);
+	if (ok != 0)
+		return ok;
+	if (curl_easy_setopt(e, CURLOPT_HTTPHEADER, job->list) != CURLE_OK)
+		return -1;
+	return 0;
+}
+
+int
+netsend_fetch(struct netsend *ns, const struct netsend_fetch_req *req,
+	      void *job_ctx, char *err, size_t errlen)
+{
+	struct cfg_channel ch;
+	struct ns_job *job;
+	char detail[NS_DETAIL_MAX] = "";
+	int prep;
+
+	if (req->url == NULL || (!util_startswith_ci(req->url, "http://") &&
+				 !util_startswith_ci(req->url, "https://")) ||
+	    !text_clean(req->url, 1)) {
+		util_seterr(err, errlen, "fetch: not an http(s) url");
+		return -1;
+	}
+	memset(&ch, 0, sizeof(ch));
+	ch.name = (char *)NS_FETCH_CHANNEL;
+	ch.concurrency = NS_FETCH_CONCURRENCY;
+	job = job_new(chan_get(ns, &ch), job_ctx, 1, "", 0);
+	job->fetch = 1;
+	job->easy = chan_take_easy(job->chan);
+	prep = job->easy == NULL ? -1 :
+	       setup_fetch(ns, job, req, detail, sizeof(detail));
 	return submit(ns, job, prep, detail, err, errlen);
 }
 

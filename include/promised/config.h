@@ -132,6 +132,45 @@ struct cfg_templates {
 	int given;         /* 1 when the file set templates.dir */
 };
 
+/* Components of a feed (the same bits as enum feed_component). */
+#define CFG_FEED_VTODO 1
+#define CFG_FEED_VEVENT 2
+
+#define CFG_FEED_DEFAULT_EVERY 300
+#define CFG_FEED_MIN_EVERY 30
+#define CFG_FEED_DEFAULT_MAX_BYTES (16 * 1024 * 1024)
+#define CFG_HOLIDAYS_DEFAULT_EVERY 86400
+
+/* A calendar feed (feeds: NAME: ...), or a site's holiday calendar
+ * (sites: ID: holidays_url/holidays_file), which is read like a feed but
+ * only yields days.  url is either http(s)://... as written, or an
+ * absolute path (a file:// url or a relative path is turned into one). */
+struct cfg_feed {
+	char *name;            /* [A-Za-z0-9_.-]+; the site id for holidays */
+	char *url;
+	enum cfg_auth_type auth;
+	char *auth_username;   /* basic */
+	char *auth_secret_file;  /* bearer: token_file; basic: password_file */
+	int64_t every;         /* seconds between polls; >= 30 */
+	unsigned components;   /* CFG_FEED_* bits; default both */
+	char **categories;     /* match any of these; none: no filter */
+	size_t ncategories;
+	char *summary_prefix;  /* NULL: none */
+	char *summary_pattern; /* POSIX ERE, checked to compile; NULL: none */
+	int use_dtend;         /* VEVENT due from DTEND */
+	char *default_owner;   /* staff id; required for feeds */
+	char *site;            /* site id; default: default_site */
+	char *policy;          /* NULL: the site's / default policy */
+	int64_t horizon;       /* seconds; default 14 days */
+	int max_instances;     /* per recurring item; default 500 */
+	double max_cancel_share;   /* 0..1; default 0.5 */
+	int64_t max_bytes;     /* answer size cap; default 16 MiB */
+	int64_t timeout;       /* seconds, whole transfer; default 60 */
+	int64_t connect_timeout;   /* seconds; default 10 */
+	char *ca_file;         /* NULL: the system's trust store */
+	int holidays;          /* 1: a site's holiday calendar */
+};
+
 struct cfg_daemon {
 	int64_t safety_sweep;  /* seconds; 0 = off, else >= 60 */
 };
@@ -156,6 +195,10 @@ struct config {
 	struct cfg_daemon daemon;
 	struct cfg_retry outbox;         /* defaults for every channel's retry */
 	struct cfg_templates templates;  /* relative paths: from the file's folder */
+	struct cfg_feed *feeds;          /* feeds: promises from calendars */
+	size_t nfeeds;
+	struct cfg_feed *holiday_feeds;  /* sites' holidays_url/_file */
+	size_t nholiday_feeds;
 };
 
 /* Every problem found in one load. */
@@ -182,5 +225,6 @@ const struct sched_policy *config_policy(const struct config *cfg,
 					 const char *name);
 const struct cfg_channel *config_channel(const struct config *cfg,
 					 const char *name);
+const struct cfg_feed *config_feed(const struct config *cfg, const char *name);
 
 #endif

@@ -32,6 +32,10 @@ struct netsend_done {
 	const char *response;     /* response body (capped), or SMTP's last
 				   * reply line; may be "" */
 	const char *provider_id;  /* e.g. a gateway's message id; may be "" */
+	/* netsend_fetch only (0 / NULL for other jobs): */
+	size_t response_len;      /* bytes of response (a body may hold NULs) */
+	const char *etag;         /* ETag of the answer, or NULL */
+	const char *last_modified;  /* Last-Modified of the answer, or NULL */
 };
 typedef void (*netsend_done_fn)(void *cb_ctx, const struct netsend_done *d);
 
@@ -67,6 +71,36 @@ int netsend_smtp(struct netsend *ns, const struct cfg_channel *ch,
 int netsend_http(struct netsend *ns, const struct cfg_channel *ch,
 		 const char *idem_key, const char *body, size_t len,
 		 int64_t now, void *job_ctx, char *err, size_t errlen);
+
+/* A conditional GET of a calendar feed (or any document).  Redirects
+ * are followed up to 5 times and only to http/https; TLS is verified; an
+ * answer larger than max_bytes fails ("answer larger than N bytes").  The
+ * done callback gets NETSEND_OK with status 200 and the body in
+ * response/response_len, or NETSEND_OK with status 304 (not modified, no
+ * body); any other status or a network error is RETRY or PERMANENT as
+ * for webhooks.  Only http:// and https:// urls: callers read files
+ * themselves.
+ *
+ * Routing convention: one netsend serves every kind of job, so a host
+ * with several kinds makes each job_ctx point to a struct whose first
+ * member is an int-sized kind tag (see enum feedpoll_job_kind in
+ * feedpoll.h) and dispatches on it in its done callback. */
+struct netsend_fetch_req {
+	const char *url;
+	enum cfg_auth_type auth;
+	const char *username;        /* basic */
+	const char *secret_file;     /* basic: password; bearer: token */
+	const char *etag;            /* If-None-Match; NULL: none */
+	const char *last_modified;   /* If-Modified-Since; NULL: none */
+	int64_t max_bytes;           /* <= 0: 16 MiB */
+	int64_t timeout;             /* seconds; <= 0: 60 */
+	int64_t connect_timeout;     /* seconds; <= 0: 10 */
+	const char *ca_file;         /* NULL: the system's trust store */
+};
+/* Queues one fetch (strings are copied); -1 only when it cannot even be
+ * queued (err says why).  A missing secret is answered PERMANENT. */
+int netsend_fetch(struct netsend *ns, const struct netsend_fetch_req *req,
+		  void *job_ctx, char *err, size_t errlen);
 
 /* The host loop reports readiness of a watched fd (events as above). */
 void netsend_on_fd(struct netsend *ns, int fd, int events);

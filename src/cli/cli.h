@@ -55,6 +55,9 @@ int cli_cmd_reopen(struct cli *c, int argc, char **argv);
 int cli_cmd_outbox(struct cli *c, int argc, char **argv);
 int cli_cmd_test_channel(struct cli *c, int argc, char **argv);
 int cli_cmd_report(struct cli *c, int argc, char **argv);
+int cli_cmd_feeds(struct cli *c, int argc, char **argv);
+int cli_cmd_import(struct cli *c, int argc, char **argv);
+int cli_cmd_sync(struct cli *c, int argc, char **argv);
 
 /* Usage text of a command (from the table in main.c); NULL if unknown. */
 const char *cli_usage(const char *cmd);

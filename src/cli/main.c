@@ -62,6 +62,9 @@ static const struct command commands[] = {
 	{ "outbox", cli_cmd_outbox, "outbox [--state pending|sending|sent|retry|dead] [--promise ID] [--limit N] [--json]\n    outbox retry ID", NEEDS_DB, "list notifications; send a failed one again" },
 	{ "test-channel", cli_cmd_test_channel, "test-channel NAME --to STAFF", NEEDS_NOTHING, "send a test message through a channel now" },
 	{ "report", cli_cmd_report, "report [--from D] [--to D] [--by owner|team|site] [--format table|csv|json]", NEEDS_DB, "who keeps their word: promises made in a period" },
+	{ "feeds", cli_cmd_feeds, "feeds [--json]", NEEDS_DB, "calendar feeds: state, last success, last error, counts" },
+	{ "import", cli_cmd_import, "import FILE.ics --feed NAME [--json]", NEEDS_DB, "import a calendar file once, mapped like feed NAME" },
+	{ "sync", cli_cmd_sync, "sync NAME [--here [--full]] [--json]", NEEDS_DB, "make the daemon fetch feed NAME now (--here: fetch in promisectl)" },
 	{ "check-config", cmd_check_config, "check-config [FILE]",
 	  NEEDS_NOTHING, "validate the config file" },
 };

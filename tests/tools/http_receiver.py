@@ -50,6 +50,13 @@ Usage:
                   the outcome as sig_ok.  An independent implementation
                   (Python's hmac) of what the sender signs.
   --secret-file F the same, with the secret read from file F.
+  --body-file F   response body read from file F (its exact bytes).
+  --content-type T  Content-Type of every answer (default
+                  application/json).
+  --etag TAG      conditional GET: every 200 answer carries ETag: TAG,
+                  and a request whose If-None-Match equals TAG gets
+                  304 Not Modified without a body (logged with
+                  "answer": "304").
 """
 import argparse
 import base64
@@ -161,6 +168,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 record["sig_ok"] = (
                     verify(st.args.secret, self.headers, body)
                     if "webhook-signature" in self.headers else None)
+            if (st.args.etag is not None and entry == "200" and
+                    self.headers.get("If-None-Match") == st.args.etag):
+                entry = record["answer"] = "304"
             st.write(record)
             self.answer(n, entry)
         finally:
@@ -181,12 +191,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(secs)
         text = st.args.body if st.args.body is not None else '{"id":"rcv-%d"}' % n
         payload = (text * st.args.body_repeat).encode()
+        if st.args.body_file is not None:
+            with open(st.args.body_file, "rb") as f:
+                payload = f.read()
+        if status == 304:
+            payload = b""
         try:
             self.send_response(status)
             for name, value in headers:
                 self.send_header(name, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
+            if st.args.etag is not None and status in (200, 304):
+                self.send_header("ETag", st.args.etag)
+            if status != 304:
+                self.send_header("Content-Type", st.args.content_type)
+                self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
             self.wfile.flush()
@@ -222,6 +240,9 @@ def main():
     ap.add_argument("--body-repeat", type=int, default=1)
     ap.add_argument("--secret", default=None)
     ap.add_argument("--secret-file", default=None)
+    ap.add_argument("--body-file", default=None)
+    ap.add_argument("--content-type", default="application/json")
+    ap.add_argument("--etag", default=None)
     args = ap.parse_args()
     if args.secret_file is not None:
         with open(args.secret_file, encoding="utf-8") as f:
