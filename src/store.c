@@ -123,6 +123,43 @@ static const char *const migrations[] = {
 	"ALTER TABLE tokens ADD COLUMN result TEXT;"
 	"CREATE INDEX notifications_recipient"
 	" ON notifications(recipient, created_at);",
+	/* 4: the weekly digest goes through the outbox but belongs to no
+	 * promise: promise_id may be NULL.  SQLite cannot drop NOT NULL in
+	 * place, so the table is rebuilt with every row and index. */
+	"CREATE TABLE notifications_new ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" promise_id INTEGER REFERENCES promises(id) ON DELETE CASCADE,"
+	" step TEXT NOT NULL DEFAULT '',"
+	" step_index INTEGER NOT NULL DEFAULT 0,"
+	" repeat INTEGER NOT NULL DEFAULT 0,"
+	" channel_index INTEGER NOT NULL DEFAULT 0,"
+	" channel TEXT NOT NULL,"
+	" recipient TEXT NOT NULL,"
+	" subject TEXT, body TEXT,"
+	" idem_key TEXT NOT NULL UNIQUE,"
+	" state TEXT NOT NULL DEFAULT 'pending'"
+	"  CHECK (state IN ('pending','sending','sent','retry','dead')),"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" late INTEGER NOT NULL DEFAULT 0,"
+	" scheduled_at INTEGER NOT NULL DEFAULT 0,"
+	" next_try_at INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL,"
+	" sent_at INTEGER NOT NULL DEFAULT 0,"
+	" last_error TEXT, provider_id TEXT);"
+	"INSERT INTO notifications_new (id, promise_id, step, step_index,"
+	" repeat, channel_index, channel, recipient, subject, body, idem_key,"
+	" state, attempts, late, scheduled_at, next_try_at, created_at,"
+	" sent_at, last_error, provider_id)"
+	" SELECT id, promise_id, step, step_index, repeat, channel_index,"
+	" channel, recipient, subject, body, idem_key, state, attempts, late,"
+	" scheduled_at, next_try_at, created_at, sent_at, last_error,"
+	" provider_id FROM notifications;"
+	"DROP TABLE notifications;"
+	"ALTER TABLE notifications_new RENAME TO notifications;"
+	"CREATE INDEX notifications_due ON notifications(state, next_try_at);"
+	"CREATE INDEX notifications_promise ON notifications(promise_id, id);"
+	"CREATE INDEX notifications_recipient"
+	" ON notifications(recipient, created_at);",
 };
 
 /* Column order shared by every SELECT of a promise and by store_save. */

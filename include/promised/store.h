@@ -177,17 +177,6 @@ int store_outbox_fallback(struct store *st, int64_t dead_id,
 			  const char *next_channel, const char *reason,
 			  int64_t now, int64_t *new_id, char *err,
 			  size_t errlen);
-/* Queues the fallback of dead notification dead_id on the step's next
- * channel, in one transaction: a pending copy (same promise, step, repeat,
- * recipient, subject and body) with channel_index + 1, channel
- * next_channel and idem_key "<old key>.f<channel_index + 1>.<channel>",
- * plus the event "fallback from <ch> to <next> for <recipient>: <reason>".
- * Queueing the same fallback twice changes nothing.  *new_id (may be
- * NULL) gets the new row's id, or 0 when it existed already. */
-int store_outbox_fallback(struct store *st, int64_t dead_id,
-			  const char *next_channel, const char *reason,
-			  int64_t now, int64_t *new_id, char *err,
-			  size_t errlen);
 
 /* ---- Reports (store_report.c) -------------------------------------- */
 
@@ -224,32 +213,6 @@ int store_report_items(struct store *st, const struct store_report_filter *f,
 		       struct store_report_item **out, size_t *n,
 		       char *err, size_t errlen);
 void store_report_items_free(struct store_report_item *arr, size_t n);
-
-/* ---- Metrics (store_stats.c) -------------------------------------- */
-
-/* Notifications of one channel in one outbox state. */
-struct store_stats_notif {
-	char *channel;
-	enum notif_state state;
-	int64_t count;
-};
-
-/* What /metrics reports from the database. */
-struct store_stats {
-	int64_t promises[PROMISE_CLOSED + 1];   /* by enum promise_state */
-	int64_t lapsed;             /* lapse events ever recorded */
-	int64_t outbox[NOTIF_STATE_COUNT];      /* rows by enum notif_state */
-	int64_t oldest_pending_age; /* seconds since the oldest row still to
-				     * deliver (pending, retry, sending) was
-				     * queued; 0 when there is none */
-	struct store_stats_notif *notifs;       /* by channel, state; owned */
-	size_t nnotifs;
-};
-
-/* Fills *out (store_stats_clear it) in one read transaction. */
-int store_stats(struct store *st, struct store_stats *out, int64_t now,
-		char *err, size_t errlen);
-void store_stats_clear(struct store_stats *s);
 
 /* ---- Action tokens, notes and reply codes (store_token.c) --------- */
 
@@ -288,6 +251,45 @@ int store_notification_by_code(struct store *st, const char *recipient,
 			       int code, int64_t since,
 			       struct notification *out, char *err,
 			       size_t errlen);
+
+/* ---- Metrics (store_stats.c) -------------------------------------- */
+
+/* Notifications of one channel in one outbox state. */
+struct store_stats_notif {
+	char *channel;
+	enum notif_state state;
+	int64_t count;
+};
+
+/* What /metrics reports from the database. */
+struct store_stats {
+	int64_t promises[PROMISE_CLOSED + 1];   /* by enum promise_state */
+	int64_t lapsed;             /* lapse events ever recorded */
+	int64_t outbox[NOTIF_STATE_COUNT];      /* rows by enum notif_state */
+	int64_t oldest_pending_age; /* seconds since the oldest row still to
+				     * deliver (pending, retry, sending) was
+				     * queued; 0 when there is none */
+	struct store_stats_notif *notifs;       /* by channel, state; owned */
+	size_t nnotifs;
+};
+
+/* Fills *out (store_stats_clear it) in one read transaction. */
+int store_stats(struct store *st, struct store_stats *out, int64_t now,
+		char *err, size_t errlen);
+void store_stats_clear(struct store_stats *s);
+
+/* ---- Notifications of no promise: the digest (store_digest.c) ---- */
+
+/* Queues n (promise_id ignored and stored as NULL; state pending,
+ * next_try_at = n->next_try_at or now) with INSERT OR IGNORE by
+ * n->idem_key, so queueing the same key twice changes nothing.  *added
+ * (may be NULL) is 1 when the row was inserted, 0 when the key existed. */
+int store_outbox_queue_plain(struct store *st, const struct notification *n,
+			     int64_t now, int *added, char *err,
+			     size_t errlen);
+/* *found = 1 when a notification with idem_key exists (any state). */
+int store_outbox_has_key(struct store *st, const char *idem_key, int *found,
+			 char *err, size_t errlen);
 
 /* ---- Calendar feeds (store_feed.c) --------------------------------- */
 

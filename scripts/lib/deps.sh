@@ -7,7 +7,7 @@ libmicrohttpd-dev libjansson-dev
 tzdata"
 PROMISED_TEST_DEPS="libcmocka-dev sqlite3 python3 python3-aiosmtpd python3-icalendar
 openssl strace libclang-rt-14-dev prometheus
-systemd procps chromium nodejs curl radicale
+systemd procps chromium nodejs curl radicale faketime
 clang"
 
 deps_missing() {
