@@ -528,7 +528,8 @@ result_tx(struct store *st, struct notification *nt, enum notif_state state,
 			nt->next_try_at = next_try_at > now ? next_try_at : now;
 	}
 	rc = save_result(st, nt, err, errlen);
-	if (rc != STORE_OK || state != NOTIF_DEAD)
+	/* A digest belongs to no promise: there is no timeline to note in. */
+	if (rc != STORE_OK || state != NOTIF_DEAD || nt->promise_id == 0)
 		return rc;
 	detail = xasprintf("notification %" PRId64 " to %s via %s dead: %s",
 			   nt->id, nt->recipient, nt->channel, nt->last_error);
@@ -647,7 +648,10 @@ insert_fallback(struct store *st, const struct notification *nt,
 		" 'pending', 0, ?11, ?12, ?13, ?13)", &stmt, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
-	sqlite3_bind_int64(stmt, 1, nt->promise_id);
+	if (nt->promise_id != 0)
+		sqlite3_bind_int64(stmt, 1, nt->promise_id);
+	else
+		sqlite3_bind_null(stmt, 1);
 	store_bind_text(stmt, 2, nt->step != NULL ? nt->step : "");
 	sqlite3_bind_int(stmt, 3, nt->step_index);
 	sqlite3_bind_int(stmt, 4, nt->repeat);
@@ -690,6 +694,8 @@ fallback_tx(struct store *st, const struct notification *nt,
 	if (rc != STORE_OK || !added)
 		return rc;
 	*new_id = sqlite3_last_insert_rowid(st->db);
+	if (nt->promise_id == 0)
+		return rc;
 	detail = xasprintf("fallback from %s to %s for %s: %s", nt->channel,
 			   channel, nt->recipient,
 			   reason != NULL ? reason : "unknown error");

@@ -184,6 +184,54 @@ test_only_dead_rows(void **state)
 			 STORE_INVALID);
 }
 
+/* A digest belongs to no promise: it can die and fall back like any
+ * other row, with no timeline to write to. */
+static void
+test_digest_row_dies_and_falls_back(void **state)
+{
+	struct fx *f = *state;
+	struct notification nt, *out = NULL;
+	size_t n = 0;
+	int added = 0;
+	int64_t nid = -1;
+
+	memset(&nt, 0, sizeof(nt));
+	nt.step = (char *)"digest";
+	nt.channel = (char *)"smtp";
+	nt.recipient = (char *)"carol";
+	nt.subject = (char *)"Week 48";
+	nt.body = (char *)"Subject: Week 48\r\n\r\nreport\r\n";
+	nt.idem_key = (char *)"digest.leuven.carol.2026-11-23";
+	assert_int_equal(store_outbox_queue_plain(f->st, &nt, T0, &added,
+						  f->err, sizeof(f->err)),
+			 STORE_OK);
+	assert_int_equal(added, 1);
+	assert_int_equal(store_outbox_claim(f->st, T0, 10, &out, &n, f->err,
+					    sizeof(f->err)), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].promise_id, 0);
+	assert_int_equal(store_outbox_result(f->st, out[0].id, NOTIF_DEAD, 0,
+					     "550 no such user", NULL, T0,
+					     f->err, sizeof(f->err)),
+			 STORE_OK);
+	assert_int_equal(store_outbox_fallback(f->st, out[0].id, "mail",
+					       "550 no such user", T0, &nid,
+					       f->err, sizeof(f->err)),
+			 STORE_OK);
+	assert_true(nid > out[0].id);
+	notification_free_array(out, n);
+	out = NULL;
+	assert_int_equal(store_outbox_claim(f->st, T0, 10, &out, &n, f->err,
+					    sizeof(f->err)), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].id, nid);
+	assert_int_equal(out[0].promise_id, 0);
+	assert_string_equal(out[0].channel, "mail");
+	notification_free_array(out, n);
+	assert_int_equal(store_integrity_check(f->st, f->err, sizeof(f->err)),
+			 0);
+}
+
 int
 main(void)
 {
@@ -192,6 +240,8 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_only_dead_rows, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_digest_row_dies_and_falls_back, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
