@@ -2624,6 +2624,244 @@ feed_clear(struct cfg_feed *fd)
 
 /* ---- top level ------------------------------------------------------------ */
 
+/* ---- http ----------------------------------------------------------------- */
+
+#define HT(m) offsetof(struct cfg_http, m)
+#define HS(m) offsetof(struct cfg_http_sms, m)
+#define HTTP_MAX_KEYS 8
+
+/* A secret file named by the http section must be readable now: a
+ * listener that starts without its keys would refuse every link. */
+static void
+check_secret_now(struct ctx *c, yaml_node_t *v, const char *key,
+		 const char *path)
+{
+	char err[512], *secret = NULL;
+
+	if (path == NULL)
+		return;
+	if (secret_read(path, &secret, err, sizeof(err)) != 0)
+		cerror(c, &v->start_mark, "%s: %s", key, err);
+	secret_free(secret);
+}
+
+static void
+parse_http_secret(struct ctx *c, yaml_node_t *v, void *dst,
+		  const struct field *f)
+{
+	parse_secret_file(c, v, dst, f);
+	check_secret_now(c, v, f->key, *(char **)dst);
+}
+
+/* host:port or [v6]:port, the port 1-65535. */
+static void
+parse_listen(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst;
+	const char *s = scalar(c, v, f->key), *colon;
+	char *host = NULL;
+	int port = 0;
+
+	if (s == NULL)
+		return;
+	colon = strrchr(s, ':');
+	if (colon == NULL || colon == s || colon[1] == '\0' ||
+	    split_authority(s, strlen(s), &host, &port) != 0 || port == 0) {
+		cerror(c, &v->start_mark, "invalid %s '%s' (expected host:port "
+		       "such as 127.0.0.1:8470 or [::1]:8470)", f->key, s);
+		free(host);
+		return;
+	}
+	free(host);
+	free(*out);
+	*out = xstrdup(s);
+}
+
+/* An http(s) URL the links start with: no trailing '/', query or
+ * fragment (the path of a link is appended to it). */
+static void
+parse_public_url(struct ctx *c, yaml_node_t *v, void *dst,
+		 const struct field *f)
+{
+	char **out = dst;
+	size_t len;
+
+	parse_http_url(c, v, dst, f);
+	if (*out == NULL)
+		return;
+	len = strlen(*out);
+	if ((*out)[len - 1] == '/' || strchr(*out, '?') != NULL) {
+		cerror(c, &v->start_mark, "%s '%s' must not end in '/' or "
+		       "have a query (links are <%s>/a/...)", f->key, *out,
+		       f->key);
+		free(*out);
+		*out = NULL;
+	}
+}
+
+/* 1-16 of [A-Za-z0-9_-]: the kid travels inside every token. */
+static int
+kid_ok(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			  "0123456789_-");
+
+	return n > 0 && n <= 16 && s[n] == '\0';
+}
+
+static void
+parse_kid(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	char **out = dst;
+
+	parse_string(c, v, dst, f);
+	if (*out != NULL && !kid_ok(*out)) {
+		cerror(c, &v->start_mark, "invalid %s '%s' (1 to 16 letters, "
+		       "digits, '_' or '-')", f->key, *out);
+		free(*out);
+		*out = NULL;
+	}
+}
+
+static const struct field key_fields[] = {
+	{ "kid", parse_kid, offsetof(struct cfg_signing_key, kid), 1, NULL },
+	{ "secret_file", parse_http_secret,
+	  offsetof(struct cfg_signing_key, secret_file), 1, NULL },
+};
+
+static void
+parse_signing_keys(struct ctx *c, yaml_node_t *v, void *dst,
+		   const struct field *f)
+{
+	struct cfg_http *h = dst;
+	size_t i, j, n;
+
+	if (!want(c, v, YAML_SEQUENCE_NODE, f->key))
+		return;
+	n = seq_len(v);
+	if (n == 0 || n > HTTP_MAX_KEYS) {
+		cerror(c, &v->start_mark, "%s: give 1 to %d keys (the first "
+		       "signs, all verify)", f->key, HTTP_MAX_KEYS);
+		return;
+	}
+	h->keys = xcalloc(n, sizeof(*h->keys));
+	for (i = 0; i < n; i++) {
+		yaml_node_t *kv = seq_item(c, v, i);
+		struct cfg_signing_key *k = &h->keys[h->nkeys++];
+
+		walk_map(c, kv, key_fields,
+			 sizeof(key_fields) / sizeof(*key_fields), k,
+			 "a signing key");
+		for (j = 0; k->kid != NULL && j + 1 < h->nkeys; j++)
+			if (h->keys[j].kid != NULL &&
+			    strcmp(h->keys[j].kid, k->kid) == 0)
+				cerror(c, &kv->start_mark, "%s: kid '%s' is "
+				       "given twice", f->key, k->kid);
+	}
+}
+
+static const struct enum_name sms_provider_names[] = {
+	{ "twilio", CFG_SMS_TWILIO },
+	{ "standard-webhooks", CFG_SMS_STANDARD_WEBHOOKS },
+};
+static const struct enum_tab sms_provider_tab = { sms_provider_names, 2 };
+
+static const struct field twilio_fields[] = {
+	{ "provider", parse_nothing, 0, 1, NULL },
+	{ "auth_token_file", parse_http_secret, HS(secret_file), 1, NULL },
+	{ "from_field", parse_string, HS(from_field), 0, NULL },
+	{ "text_field", parse_string, HS(text_field), 0, NULL },
+	{ "url", parse_http_url, HS(url), 0, NULL },
+};
+
+static const struct field stdhook_fields[] = {
+	{ "provider", parse_nothing, 0, 1, NULL },
+	{ "secret_file", parse_http_secret, HS(secret_file), 1, NULL },
+	{ "from_field", parse_string, HS(from_field), 0, NULL },
+	{ "text_field", parse_string, HS(text_field), 0, NULL },
+	{ "url", parse_http_url, HS(url), 0, NULL },
+};
+
+static void
+parse_sms(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	const struct field pf = { "provider", NULL, 0, 1, &sms_provider_tab };
+	struct cfg_http_sms *s = dst;
+	yaml_node_t *pv;
+	int which = -1;
+
+	if (!want(c, v, YAML_MAPPING_NODE, f->key))
+		return;
+	pv = map_lookup(c, v, "provider");
+	if (pv == NULL) {
+		cerror(c, &v->start_mark, "sms: missing required key "
+		       "'provider' (twilio or standard-webhooks)");
+		return;
+	}
+	parse_enum(c, pv, &which, &pf);
+	if (which < 0)
+		return;
+	s->enabled = 1;
+	s->provider = (enum cfg_sms_provider)which;
+	if (s->provider == CFG_SMS_TWILIO)
+		walk_map(c, v, twilio_fields,
+			 sizeof(twilio_fields) / sizeof(*twilio_fields), s, "sms");
+	else
+		walk_map(c, v, stdhook_fields,
+			 sizeof(stdhook_fields) / sizeof(*stdhook_fields), s,
+			 "sms");
+}
+
+static const struct field http_fields[] = {
+	{ "listen", parse_listen, HT(listen), 0, NULL },
+	{ "public_url", parse_public_url, HT(public_url), 1, NULL },
+	{ "max_body", parse_size, HT(max_body), 0, NULL },
+	{ "link_expiry", parse_pos_duration, HT(link_expiry), 0, NULL },
+	{ "signing_keys", parse_signing_keys, 0, 0, NULL },
+	{ "intake_token_file", parse_http_secret, HT(intake_token_file), 0,
+	  NULL },
+	{ "sms", parse_sms, HT(sms), 0, NULL },
+};
+
+/* An `http:` section turns the listener on; its defaults come first. */
+static void
+parse_http(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	struct cfg_http *h = dst;
+
+	if (!want(c, v, YAML_MAPPING_NODE, f->key))
+		return;
+	h->enabled = 1;
+	h->listen = xstrdup(CFG_HTTP_DEFAULT_LISTEN);
+	h->max_body = CFG_HTTP_DEFAULT_MAX_BODY;
+	h->link_expiry = CFG_HTTP_DEFAULT_LINK_EXPIRY;
+	walk_map(c, v, http_fields, sizeof(http_fields) / sizeof(*http_fields),
+		 h, "http");
+	if (h->sms.enabled) {
+		if (h->sms.from_field == NULL)
+			h->sms.from_field = xstrdup("From");
+		if (h->sms.text_field == NULL)
+			h->sms.text_field = xstrdup("Body");
+		if (h->sms.url == NULL && h->public_url != NULL)
+			h->sms.url = xasprintf("%s/hooks/sms", h->public_url);
+	}
+}
+
+static void
+http_clear(struct cfg_http *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->nkeys; i++) {
+		free(h->keys[i].kid);
+		free(h->keys[i].secret_file);
+	}
+	free(h->keys);
+	free(h->listen); free(h->public_url); free(h->intake_token_file);
+	free(h->sms.secret_file); free(h->sms.from_field);
+	free(h->sms.text_field); free(h->sms.url);
+}
+
 static const struct field sections[] = {
 	{ "database", parse_path, offsetof(struct config, database), 0, NULL },
 	{ "default_site", parse_refname, offsetof(struct config, default_site), 0,
@@ -2641,6 +2879,7 @@ static const struct field sections[] = {
 	{ "templates", parse_templates, offsetof(struct config, templates), 0,
 	  NULL },
 	{ "feeds", parse_feeds, 0, 0, NULL },
+	{ "http", parse_http, offsetof(struct config, http), 0, NULL },
 };
 
 /* ---- references ----------------------------------------------------------- */
@@ -2967,6 +3206,7 @@ config_free(struct config *cfg)
 		feed_clear(&cfg->feeds[i]);
 	for (i = 0; i < cfg->nholiday_feeds; i++)
 		feed_clear(&cfg->holiday_feeds[i]);
+	http_clear(&cfg->http);
 	free(cfg->feeds); free(cfg->holiday_feeds);
 	free(cfg->sites); free(cfg->staff); free(cfg->teams);
 	free(cfg->phrases); free(cfg->policies); free(cfg->channels);

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "promised/action.h"
 #include "promised/calendar.h"
+#include "promised/log.h"
 #include "promised/message.h"
 #include "promised/mime.h"
 #include "promised/util.h"
@@ -237,6 +239,7 @@ struct msgvals {
 	const char *kind;
 	char due_local[64], due_rel[64], due_iso[32], sched[64];
 	char tel[64], id[24], code[8];
+	char link[3][MESSAGE_LINK_MAX];    /* done, ack, snooze */
 	char *history, *late_note;
 };
 
@@ -294,10 +297,10 @@ msgvals_fill(struct msgvals *m, const struct config *cfg,
 	util_format_utc(p->due_at, m->due_iso, sizeof(m->due_iso));
 	tel_uri(p->customer_phone, m->tel, sizeof(m->tel));
 	snprintf(m->id, sizeof(m->id), "%" PRId64, p->id);
-	/* Four digits from the notification id: short enough to type in an
-	 * SMS reply; replies are matched together with the sender. */
-	snprintf(m->code, sizeof(m->code), "%04d",
-		 (int)((n->id < 0 ? -n->id : n->id) % 10000));
+	/* Four digits from the notification id, as action reads them back:
+	 * short enough to type in an SMS reply; replies are matched together
+	 * with the sender. */
+	snprintf(m->code, sizeof(m->code), "%d", action_short_code(n->id));
 	m->history = history_new(m->lang, tz, ev, nev);
 	if (n->late) {
 		format_local(m->lang, tz, n->scheduled_at, m->sched,
@@ -325,6 +328,39 @@ msgvals_fill(struct msgvals *m, const struct config *cfg,
 	v[TEMPLATE_VAR_HISTORY] = m->history;
 	v[TEMPLATE_VAR_SHORT_CODE] = m->code;
 	v[TEMPLATE_VAR_IDEM_KEY] = n->idem_key;
+}
+
+/* The one-click links of n for its recipient; a link that cannot be made
+ * is left out (the message still goes, with the SMS code). */
+static void
+msgvals_links(struct msgvals *m, const struct message_links *links,
+	      const struct notification *n, const struct promise *p,
+	      int64_t now)
+{
+	static const enum action_kind kinds[3] = { ACTION_DONE, ACTION_ACK,
+						   ACTION_SNOOZE };
+	static const enum template_var vars[3] = { TEMPLATE_VAR_LINK_DONE,
+						   TEMPLATE_VAR_LINK_ACK,
+						   TEMPLATE_VAR_LINK_SNOOZE };
+	char err[256];
+	size_t i;
+
+	if (links == NULL || links->action == NULL ||
+	    links->action->nkeys == 0 || links->action->public_url == NULL ||
+	    n->recipient == NULL || p->id <= 0)
+		return;
+	for (i = 0; i < 3; i++) {
+		if (action_link_new(links->action, p->id, kinds[i], n->recipient,
+				    now + links->expiry, m->link[i],
+				    sizeof(m->link[i]), err, sizeof(err)) != 0) {
+			log_warn("promise %" PRId64 ": no %s link in the "
+				 "message: %s", p->id, action_kind_name(kinds[i]),
+				 err);
+			m->link[i][0] = '\0';
+			continue;
+		}
+		m->v.v[vars[i]] = m->link[i];
+	}
 }
 
 /* "Name <addr>" when the name can stand in an address header as is,
@@ -483,6 +519,20 @@ message_render(const struct config *cfg, const struct template_set *tpl,
 	       size_t nevents, int64_t now, struct message_out *out,
 	       int *permanent, char *err, size_t errlen)
 {
+	return message_render_linked(cfg, tpl, ch, n, p, events, nevents,
+				     NULL, now, out, permanent, err, errlen);
+}
+
+int
+message_render_linked(const struct config *cfg,
+		      const struct template_set *tpl,
+		      const struct cfg_channel *ch,
+		      const struct notification *n, const struct promise *p,
+		      const struct event *events, size_t nevents,
+		      const struct message_links *links, int64_t now,
+		      struct message_out *out, int *permanent, char *err,
+		      size_t errlen)
+{
 	struct msgvals m;
 	int rc = -1;
 
@@ -493,6 +543,7 @@ message_render(const struct config *cfg, const struct template_set *tpl,
 		return -1;
 	}
 	msgvals_fill(&m, cfg, n, p, events, nevents, now);
+	msgvals_links(&m, links, n, p, now);
 	switch (ch->type) {
 	case CFG_CHANNEL_SMTP:
 	case CFG_CHANNEL_MAILDIR:
@@ -532,6 +583,21 @@ message_render_text(const struct config *cfg, const struct template_set *tpl,
 		    const struct event *events, size_t nevents, int64_t now,
 		    char **subject, char **text, char *err, size_t errlen)
 {
+	return message_render_text_linked(cfg, tpl, n, p, events, nevents,
+					  NULL, now, subject, text, err,
+					  errlen);
+}
+
+int
+message_render_text_linked(const struct config *cfg,
+			   const struct template_set *tpl,
+			   const struct notification *n,
+			   const struct promise *p,
+			   const struct event *events, size_t nevents,
+			   const struct message_links *links, int64_t now,
+			   char **subject, char **text, char *err,
+			   size_t errlen)
+{
 	struct msgvals m;
 	int rc = -1;
 
@@ -542,6 +608,7 @@ message_render_text(const struct config *cfg, const struct template_set *tpl,
 		return -1;
 	}
 	msgvals_fill(&m, cfg, n, p, events, nevents, now);
+	msgvals_links(&m, links, n, p, now);
 	if (template_render(tpl, m.locale, m.kind, TEMPLATE_PART_SUBJECT, &m.v,
 			    subject, err, errlen) != 0 ||
 	    template_render(tpl, m.locale, m.kind, TEMPLATE_PART_TXT, &m.v,

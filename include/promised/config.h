@@ -171,6 +171,47 @@ struct cfg_feed {
 	int holidays;          /* 1: a site's holiday calendar */
 };
 
+/* The HTTP listener (DESIGN.md §7).  Secret files are resolved like a
+ * channel's (see struct cfg_channel) and must be readable at load. */
+#define CFG_HTTP_DEFAULT_LISTEN "127.0.0.1:8470"
+#define CFG_HTTP_DEFAULT_MAX_BODY (1024 * 1024)
+#define CFG_HTTP_DEFAULT_LINK_EXPIRY (7 * 86400)
+
+/* One key that signs or verifies one-click links. */
+struct cfg_signing_key {
+	char *kid;             /* 1-16 of [A-Za-z0-9_-] */
+	char *secret_file;
+};
+
+enum cfg_sms_provider {
+	CFG_SMS_TWILIO = 0,            /* X-Twilio-Signature, TwiML replies */
+	CFG_SMS_STANDARD_WEBHOOKS,     /* webhook-signature, JSON replies */
+};
+
+/* Inbound SMS replies (POST /hooks/sms); the answer to a reply goes back
+ * in the HTTP response, in the provider's format. */
+struct cfg_http_sms {
+	int enabled;           /* 1 when the sms section is given */
+	enum cfg_sms_provider provider;
+	char *secret_file;     /* Twilio: auth_token_file; else secret_file */
+	char *from_field;      /* default "From" */
+	char *text_field;      /* default "Body" */
+	char *url;             /* as configured at the provider; default
+				* public_url + "/hooks/sms" */
+};
+
+struct cfg_http {
+	int enabled;           /* 1 when the http section is given */
+	char *listen;          /* host:port; default 127.0.0.1:8470 */
+	char *public_url;      /* http(s)://..., no trailing slash */
+	int64_t max_body;      /* bytes; default 1 MiB */
+	int64_t link_expiry;   /* seconds; default 7 days */
+	struct cfg_signing_key *keys;   /* keys[0] signs; all verify */
+	size_t nkeys;
+	char *intake_token_file;        /* NULL: the intake API answers 503 */
+	struct cfg_http_sms sms;
+};
+
 struct cfg_daemon {
 	int64_t safety_sweep;  /* seconds; 0 = off, else >= 60 */
 };
@@ -199,6 +240,7 @@ struct config {
 	size_t nfeeds;
 	struct cfg_feed *holiday_feeds;  /* sites' holidays_url/_file */
 	size_t nholiday_feeds;
+	struct cfg_http http;            /* http: the listener; see above */
 };
 
 /* Every problem found in one load. */

@@ -4,7 +4,11 @@
  * rows are rendered with message and handed to netsend, whose answers
  * arrive later through the loop.  A row stays `sending` (durably) until
  * its answer is recorded, so a crash or SIGTERM in between only means the
- * row is sent again with the same key after the next start.
+ * row is sent again with the same key after the next start.  Maildir
+ * messages are rendered from the templates too when they are loaded, so
+ * every message carries the one-click links; each answer is counted for
+ * /metrics, and each sent one gives the fire lag (from its step's instant
+ * to its hand-over to the channel).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +20,7 @@
 #include <time.h>
 
 #include "deliver.h"
+#include "promised/api.h"
 #include "promised/backoff.h"
 #include "promised/log.h"
 #include "promised/message.h"
@@ -35,7 +40,8 @@ enum deliver_outcome { OUT_OK, OUT_TEMP, OUT_PERM };
  * the end of a pass cannot pull anything from under a job. */
 struct job {
 	struct job *prev, *next;
-	int64_t id, promise_id, created_at;
+	int64_t id, promise_id, created_at, scheduled_at;
+	int64_t handed_at;       /* when it went to the channel */
 	int attempts, step_index, channel_index;
 	char *step, *channel, *recipient;
 	struct deliver *d;
@@ -47,6 +53,8 @@ struct deliver {
 	const struct config *cfg;
 	struct template_set *tpl;
 	struct netsend *ns;
+	struct api_metrics *metrics;          /* NULL: not counted */
+	const struct message_links *links;    /* NULL: no one-click links */
 	struct job *jobs;        /* in flight, for freeing on shutdown */
 	size_t inflight;
 	uint64_t rng;
@@ -72,6 +80,7 @@ job_new(struct deliver *d, const struct notification *n)
 	j->id = n->id;
 	j->promise_id = n->promise_id;
 	j->created_at = n->created_at;
+	j->scheduled_at = n->scheduled_at;
 	j->attempts = n->attempts;
 	j->step_index = n->step_index;
 	j->channel_index = n->channel_index;
@@ -178,6 +187,21 @@ retry_of(const struct deliver *d, const char *channel)
 	return ch != NULL ? &ch->retry : &d->cfg->outbox;
 }
 
+/* One answer for /metrics: its result by channel and, once sent, how
+ * long after its step's instant it went to the channel. */
+static void
+deliver_count(struct deliver *d, const struct job *j, enum notif_state state)
+{
+	if (d->metrics == NULL)
+		return;
+	api_metrics_count_notification(d->metrics, j->channel,
+				       notif_state_name(state));
+	if (state == NOTIF_SENT && j->scheduled_at > 0 &&
+	    j->handed_at >= j->scheduled_at)
+		api_metrics_observe_lag(d->metrics,
+					(double)(j->handed_at - j->scheduled_at));
+}
+
 /* Turns one answer into sent, retry or dead (and the fallback). */
 static void
 deliver_record(struct deliver *d, const struct job *j,
@@ -209,6 +233,7 @@ deliver_record(struct deliver *d, const struct job *j,
 			 " sent via %s to %s", j->promise_id, j->id, j->channel,
 			 j->recipient);
 	}
+	deliver_count(d, j, state);
 	if (store_outbox_result(d->st, j->id, state, next,
 				state == NOTIF_SENT ? NULL : detail,
 				provider != NULL && *provider ? provider : NULL,
@@ -243,19 +268,67 @@ deliver_on_done(void *cb_ctx, const struct netsend_done *dn)
 
 /* ---- Sending ------------------------------------------------------------ */
 
-/* log and maildir: delivered before this returns. */
+/* The subject and plain text of n from the templates (with its links);
+ * OUT_OK with both NULL when no templates are loaded. */
+static enum deliver_outcome
+render_text(struct deliver *d, const struct notification *n, int64_t now,
+	    char **subject, char **text, char *err, size_t errlen)
+{
+	struct promise p;
+	struct event *ev = NULL;
+	size_t nev = 0;
+	enum deliver_outcome o = OUT_TEMP;
+
+	*subject = *text = NULL;
+	memset(&p, 0, sizeof(p));
+	if (d->tpl == NULL)
+		return OUT_OK;
+	if (store_get(d->st, n->promise_id, &p, err, errlen) != STORE_OK ||
+	    store_events(d->st, n->promise_id, &ev, &nev, err, errlen) !=
+		    STORE_OK)
+		goto out;
+	if (message_render_text_linked(d->cfg, d->tpl, n, &p, ev, nev,
+				       d->links, now, subject, text, err,
+				       errlen) != 0)
+		goto out;
+	o = OUT_OK;
+out:
+	event_free_array(ev, nev);
+	promise_clear(&p);
+	return o;
+}
+
+/* log and maildir: delivered before this returns.  A maildir message is
+ * rendered from the templates (with its links) when they are loaded; else
+ * it is the plain text the step was fired with. */
 static void
 send_sync(struct deliver *d, const struct cfg_channel *ch,
 	  const struct notification *n, struct job *j, int64_t now)
 {
 	char err[512] = "", provider[256] = "";
+	struct notification m = *n;
+	char *subject = NULL, *text = NULL;
 	int rc;
 
-	rc = notify_send(ch, n, config_staff(d->cfg, n->recipient), provider,
+	if (ch->type == CFG_CHANNEL_MAILDIR) {
+		/* The plain text still tells the recipient what is due. */
+		if (render_text(d, n, now, &subject, &text, err,
+				sizeof(err)) != OUT_OK)
+			log_warn("promise %" PRId64 ": notification %" PRId64
+				 ": sent without its template: %s",
+				 n->promise_id, n->id, err);
+		if (text != NULL) {
+			m.subject = subject;
+			m.body = text;
+		}
+	}
+	rc = notify_send(ch, &m, config_staff(d->cfg, n->recipient), provider,
 			 sizeof(provider), err, sizeof(err));
 	deliver_record(d, j, rc == NOTIFY_OK ? OUT_OK :
 		       rc == NOTIFY_TEMP ? OUT_TEMP : OUT_PERM, -1, err,
 		       provider, now);
+	free(subject);
+	free(text);
 }
 
 /* Renders n for ch; OUT_OK, or why not. */
@@ -279,8 +352,8 @@ render(struct deliver *d, const struct cfg_channel *ch,
 	    store_events(d->st, n->promise_id, &ev, &nev, err, errlen) !=
 		    STORE_OK)
 		goto out;
-	if (message_render(d->cfg, d->tpl, ch, n, &p, ev, nev, now, out,
-			   &permanent, err, errlen) != 0) {
+	if (message_render_linked(d->cfg, d->tpl, ch, n, &p, ev, nev, d->links,
+				  now, out, &permanent, err, errlen) != 0) {
 		o = permanent ? OUT_PERM : OUT_TEMP;
 		goto out;
 	}
@@ -332,6 +405,7 @@ send_one(struct deliver *d, const struct notification *n, int64_t now)
 	struct job *j = job_new(d, n);
 	char err[256];
 
+	j->handed_at = now;
 	if (ch == NULL) {
 		util_seterr(err, sizeof(err), "no channel named %s in the config",
 			    n->channel);
@@ -390,6 +464,23 @@ needs_templates(const struct config *cfg)
 	return 0;
 }
 
+/* 1 when a Maildir channel would use templates that are there: named in
+ * the config, or installed. */
+static int
+wants_templates(const struct config *cfg)
+{
+	struct stat sb;
+	size_t i;
+
+	for (i = 0; i < cfg->nchannels; i++) {
+		if (cfg->channels[i].type == CFG_CHANNEL_MAILDIR)
+			return cfg->templates.given ||
+			       (cfg->templates.dir != NULL &&
+				stat(cfg->templates.dir, &sb) == 0);
+	}
+	return 0;
+}
+
 /* Loads the templates of cfg; NULL (logged) when they cannot be used. */
 static struct template_set *
 load_templates(const struct config *cfg)
@@ -399,7 +490,7 @@ load_templates(const struct config *cfg)
 	struct stat sb;
 	char err[1024];
 
-	if (!needs_templates(cfg))
+	if (!needs_templates(cfg) && !wants_templates(cfg))
 		return NULL;
 	if (dir == NULL || stat(dir, &sb) != 0) {
 		log_err("message templates: cannot read %s: %s",
@@ -419,7 +510,7 @@ deliver_set_config(struct deliver *d, const struct config *cfg)
 	struct template_set *tpl = load_templates(cfg);
 
 	/* Keep the templates that worked when the new ones do not load. */
-	if (tpl != NULL || !needs_templates(cfg)) {
+	if (tpl != NULL || (!needs_templates(cfg) && !wants_templates(cfg))) {
 		template_set_free(d->tpl);
 		d->tpl = tpl;
 	}
@@ -466,6 +557,14 @@ deliver_free(struct deliver *d)
 	}
 	template_set_free(d->tpl);
 	free(d);
+}
+
+void
+deliver_set_http(struct deliver *d, struct api_metrics *metrics,
+		 const struct message_links *links)
+{
+	d->metrics = metrics;
+	d->links = links;
 }
 
 size_t

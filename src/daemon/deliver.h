@@ -33,6 +33,12 @@ struct deliver *deliver_new(struct store *st, struct escalate *esc,
 void deliver_free(struct deliver *d);
 /* Uses cfg from now on and reloads the message templates. */
 void deliver_set_config(struct deliver *d, const struct config *cfg);
+struct api_metrics;
+struct message_links;
+/* Counts answers and fire lag in metrics, and gives messages the links
+ * of links (both borrowed; NULL: none). */
+void deliver_set_http(struct deliver *d, struct api_metrics *metrics,
+		      const struct message_links *links);
 /* Claims due rows while there is room and sends them; -1 on a store
  * error (the loop retries a little later). */
 int deliver_run(struct deliver *d, int64_t now);

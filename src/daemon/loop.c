@@ -4,7 +4,9 @@
  * (escalate_run), hand claimed outbox rows to their channels (deliver),
  * then re-arm the step timer at the store's next wake.  Network sends are
  * driven by the same epoll set: netsend's sockets and its one timer (a
- * timerfd armed only while something is in flight).  The daemon's own
+ * timerfd armed only while something is in flight), and the HTTP
+ * listener's epoll fd, with the timeout libmicrohttpd asks for only while
+ * it has connections to time out.  The daemon's own
  * writes reach its inotify watch too; a pass with nothing due writes
  * nothing, so those echoes die out after one extra pass.
  */
@@ -26,6 +28,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "deliver.h"
+#include "httpd.h"
 #include "loop.h"
 #include "promised/log.h"
 #include "promised/util.h"
@@ -43,7 +46,7 @@
 /* What an epoll event is for: the low 32 bits of its data; netsend's
  * sockets carry their fd in the high 32 bits. */
 enum loop_src { SRC_STEP = 1, SRC_TICK, SRC_SIGNAL, SRC_INOTIFY, SRC_NETTIMER,
-		SRC_NET };
+		SRC_NET, SRC_HTTP };
 
 struct loop {
 	struct store *st;
@@ -52,6 +55,7 @@ struct loop {
 	struct config *retired[LOOP_MAX_RETIRED];  /* owned; freed when idle */
 	size_t nretired;
 	struct deliver *dl;
+	struct httpd *hd;            /* NULL: no http section at start */
 	char *config_path;
 	char *db_dir;
 	char *db_base;
@@ -379,6 +383,27 @@ loop_on_inotify(struct loop *lp)
 	return hit;
 }
 
+/* Hands the reloaded cfg to the listener; -1 (logged) when its secrets
+ * cannot be read, and the reload is refused. */
+static int
+loop_reload_http(struct loop *lp, const struct config *cfg)
+{
+	char err[512];
+
+	if (lp->hd == NULL) {
+		if (httpd_section(cfg) != NULL)
+			log_warn("http: the listener is configured now; it "
+				 "starts at the next restart");
+		return 0;
+	}
+	if (httpd_set_config(lp->hd, cfg, err, sizeof(err)) != 0) {
+		log_err("config reload failed: %s; still running on the "
+			"previous config", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* SIGHUP: swap in the new config only when it validated as a whole. */
 static void
 loop_reload(struct loop *lp)
@@ -403,6 +428,10 @@ loop_reload(struct loop *lp)
 	if (lp->nretired == LOOP_MAX_RETIRED) {
 		log_err("config reload refused: %zu earlier configs still wait "
 			"for their sends to finish", lp->nretired);
+		config_free(cfg);
+		return;
+	}
+	if (loop_reload_http(lp, cfg) != 0) {
 		config_free(cfg);
 		return;
 	}
@@ -521,6 +550,49 @@ fail:
 	return -1;
 }
 
+/* /healthz: the loop answers (it runs the handler), the store answers a
+ * trivial query, a config is loaded and the last pass did not fail. */
+static int
+loop_health(void *ctx, char *reason, size_t reasonlen)
+{
+	struct loop *lp = ctx;
+	char err[256];
+	int64_t next = 0;
+
+	if (lp->cfg == NULL) {
+		util_seterr(reason, reasonlen, "config: none loaded");
+		return -1;
+	}
+	if (store_next_wake(lp->st, &next, err, sizeof(err)) != STORE_OK) {
+		util_seterr(reason, reasonlen, "store: %s", err);
+		return -1;
+	}
+	if (lp->retry_at > 0) {
+		util_seterr(reason, reasonlen, "loop: the last pass failed; "
+			    "retrying");
+		return -1;
+	}
+	return 0;
+}
+
+/* Starts the listener when the config has an http section. */
+static int
+loop_start_http(struct loop *lp, char *err, size_t errlen)
+{
+	if (httpd_section(lp->cfg) == NULL)
+		return 0;
+	lp->hd = httpd_new(lp->st, lp->cfg, loop_health, lp, err, errlen);
+	if (lp->hd == NULL)
+		return -1;
+	if (loop_add_fd(lp, httpd_fd(lp->hd), SRC_HTTP) != 0) {
+		util_seterr(err, errlen, "epoll_ctl (http): %s",
+			    strerror(errno));
+		return -1;
+	}
+	deliver_set_http(lp->dl, httpd_metrics(lp->hd), httpd_links(lp->hd));
+	return 0;
+}
+
 struct loop *
 loop_new(struct store *st, struct escalate *esc, struct config *cfg,
 	 const char *config_path, char *err, size_t errlen)
@@ -543,7 +615,7 @@ loop_new(struct store *st, struct escalate *esc, struct config *cfg,
 	}
 	lp->dl = deliver_new(st, esc, cfg, loop_net_watch, loop_net_timer, lp,
 			     err, errlen);
-	if (lp->dl == NULL) {
+	if (lp->dl == NULL || loop_start_http(lp, err, errlen) != 0) {
 		loop_free(lp);
 		return NULL;
 	}
@@ -559,24 +631,42 @@ loop_request_recompute(struct loop *lp)
 	lp->need_recompute = 1;
 }
 
+/* How long epoll_wait may sleep for the listener's sake (-1: no limit). */
+static int
+loop_http_wait(const struct loop *lp)
+{
+	long t;
+
+	if (lp->hd == NULL)
+		return -1;
+	t = httpd_timeout_ms(lp->hd);
+	if (t < 0)
+		return -1;
+	return t > INT_MAX ? INT_MAX : (int)t;
+}
+
 int
 loop_run(struct loop *lp)
 {
 	struct epoll_event evs[32];
-	int i, n, pass = 1;
+	int i, n, pass = 1, http, wait_ms;
 
 	while (!lp->stop) {
 		if (pass)
 			loop_pass(lp);
 		pass = 0;
-		/* No timeout: only a due instant or an event wakes us. */
-		n = epoll_wait(lp->epfd, evs, 32, -1);
+		/* No timeout of our own: only a due instant or an event wakes
+		 * us; libmicrohttpd asks for one only while connections are
+		 * open. */
+		wait_ms = loop_http_wait(lp);
+		n = epoll_wait(lp->epfd, evs, 32, wait_ms);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("epoll_wait: %s", strerror(errno));
 			return -1;
 		}
+		http = n == 0 && wait_ms >= 0;
 		for (i = 0; i < n; i++) {
 			switch ((enum loop_src)(evs[i].data.u64 & 0xffffffffu)) {
 			case SRC_STEP:
@@ -597,8 +687,13 @@ loop_run(struct loop *lp)
 			case SRC_NET:
 				loop_on_net(lp, &evs[i]);
 				break;
+			case SRC_HTTP:
+				http = 1;
+				break;
 			}
 		}
+		if (lp->hd != NULL && (http || wait_ms == 0))
+			httpd_run(lp->hd);
 		/* Answers free room for more rows and may move the next wake. */
 		if (deliver_take_answered(lp->dl) && !lp->stop)
 			pass = 1;
@@ -619,6 +714,8 @@ loop_free(struct loop *lp)
 		return;
 	/* In-flight sends are abandoned before the config they read goes. */
 	deliver_free(lp->dl);
+	/* Before the config its routes read. */
+	httpd_free(lp->hd);
 	fds[0] = &lp->epfd;
 	fds[1] = &lp->stepfd;
 	fds[2] = &lp->tickfd;

@@ -1,9 +1,11 @@
 /*
  * promised: the daemon.  Loads and validates the config, opens the store,
  * installs the scheduler, repairs what a crash left behind (outbox rows in
- * `sending`, a schedule computed under an older config), tells systemd it
- * is ready and hands over to the event loop.  It never forks: systemd
- * (Type=notify) or the shell that started it supervises it.
+ * `sending`, a schedule computed under an older config), sets up the
+ * event loop (with the HTTP listener when the config has an `http:`
+ * section), tells systemd it is ready and hands over to the loop.  It
+ * never forks: systemd (Type=notify) or the shell that started it
+ * supervises it.
  */
 #include <getopt.h>
 #include <stdio.h>

@@ -259,7 +259,7 @@ test_vars_en(void **state)
 	assert_line(t, "due_relative=in 2 h");
 	assert_line(t, "due_iso=2026-12-04T16:00:00Z");
 	assert_line(t, "tel=tel:+32470123456");
-	assert_line(t, "code=3456");
+	assert_line(t, "code=7456");
 	assert_line(t, "owner=Emma Claes/emma");
 	assert_line(t, "to=Emma Claes/emma@example.com/+32470100302");
 	assert_line(t, "kind=reminder step=reminder id=42 "
