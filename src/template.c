@@ -4,6 +4,9 @@
  * and form bodies, and loads the per-locale template set with the user's
  * overrides.  Unknown names are errors found when templates are loaded, so
  * a typo is reported by --check-config, not discovered in a sent message.
+ * The HTML part of a message is wrapped in the locale's layout.html (the
+ * document, greeting, facts, buttons and footer the kinds share), so a
+ * kind's html file holds only what that kind says.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "promised/template.h"
@@ -19,6 +23,10 @@
 #include "promised/xmalloc.h"
 
 #define TEMPLATE_MAX_FILE (256 * 1024)
+
+/* The tag a layout holds once, where the kind's rendered HTML goes. */
+#define CONTENT_TAG "content"
+#define LAYOUT_FILE "layout.html"
 
 static const char *const var_names[TEMPLATE_VAR_COUNT] = {
 	[TEMPLATE_VAR_TITLE] = "title",
@@ -72,7 +80,7 @@ static const struct {
 	[TEMPLATE_PART_SMS] = { "sms", TEMPLATE_TEXT, 1 },
 };
 
-enum op_kind { OP_TEXT, OP_VAR, OP_OPEN, OP_CLOSE };
+enum op_kind { OP_TEXT, OP_VAR, OP_OPEN, OP_CLOSE, OP_CONTENT };
 
 struct op {
 	enum op_kind kind;
@@ -89,6 +97,7 @@ struct template {
 
 struct template_set {
 	struct template *t[NLOCALES][NKINDS][TEMPLATE_PART_COUNT];
+	struct template *layout[NLOCALES];    /* NULL: none in that locale */
 };
 
 /* A growing string. */
@@ -430,6 +439,9 @@ struct parse {
 	struct open_sec *stack;
 	size_t depth;
 	int stopped;       /* an unterminated tag ended the parse */
+	int layout;        /* a layout: {{content}} is allowed, once */
+	int ncontent;      /* {{content}} tags seen */
+	size_t content_off;   /* the first one's offset */
 };
 
 /* Closes the innermost section with the tag at ts named src[no, no+nl). */
@@ -463,6 +475,44 @@ close_section(struct parse *ps, size_t ts, size_t no, size_t nl)
 	ps->depth--;
 }
 
+/* {{content}} at ts: where a layout takes the kind's HTML.  It is a name
+ * no other template may use, never a section, and stands once in a
+ * layout, outside any section, so the message can never be dropped or
+ * doubled. */
+static void
+content_tag(struct parse *ps, char sig, size_t ts)
+{
+	const char *src = ps->t->src;
+	char msg[160];
+	int line, col;
+
+	if (!ps->layout) {
+		loc_err(ps->errs, ps->name, src, ts, "'{{content}}' is only "
+			"valid in " LAYOUT_FILE " (where a message's HTML goes)");
+		return;
+	}
+	if (sig != 0) {
+		loc_err(ps->errs, ps->name, src, ts,
+			"'content' cannot be a section");
+		return;
+	}
+	if (ps->depth > 0) {
+		loc_err(ps->errs, ps->name, src, ts,
+			"'{{content}}' cannot stand inside a section");
+		return;
+	}
+	if (ps->ncontent++ > 0) {
+		position(src, ps->content_off, &line, &col);
+		snprintf(msg, sizeof(msg), "a second '{{content}}' (a layout "
+			 "holds exactly one; the first is at line %d, column "
+			 "%d)", line, col);
+		loc_err(ps->errs, ps->name, src, ts, msg);
+		return;
+	}
+	ps->content_off = ts;
+	add_op(ps->t, OP_CONTENT, -1, 0, 0);
+}
+
 /* Handles the tag at ts whose name is src[no, no + nl) with sigil sig
  * ('#', '/' or 0); errors are reported into ps->errs. */
 static void
@@ -483,6 +533,10 @@ parse_tag(struct parse *ps, char sig, size_t ts, size_t no, size_t nl)
 	}
 	memcpy(var, src + no, nl);
 	var[nl] = '\0';
+	if (strcmp(var, CONTENT_TAG) == 0) {
+		content_tag(ps, sig, ts);
+		return;
+	}
 	for (i = 0; i < nl; i++)
 		if (!((var[i] >= 'a' && var[i] <= 'z') || var[i] == '_' ||
 		      (var[i] >= '0' && var[i] <= '9')))
@@ -547,7 +601,11 @@ parse_all(struct parse *ps)
 		while (nl > 0 && src[no + nl - 1] == ' ')
 			nl--;
 		text_end = ts;
-		if (sig != 0 && standalone(src, ts, te, &ls, &le)) {
+		/* {{content}} alone on its line takes the line too: the
+		 * content brings its own line ends. */
+		if ((sig != 0 || (nl == sizeof(CONTENT_TAG) - 1 &&
+				  memcmp(src + no, CONTENT_TAG, nl) == 0)) &&
+		    standalone(src, ts, te, &ls, &le)) {
 			text_end = ls;
 			te = le;
 		}
@@ -568,9 +626,10 @@ template_free(struct template *t)
 	free(t);
 }
 
-/* Parses src, appending errors to errs; NULL when there were any. */
+/* Parses src (a layout when layout is set), appending errors to errs;
+ * NULL when there were any. */
 static struct template *
-parse_into(const char *src, const char *name, struct sbuf *errs)
+parse_into(const char *src, const char *name, int layout, struct sbuf *errs)
 {
 	struct parse ps;
 	size_t before = errs->len, i;
@@ -580,10 +639,14 @@ parse_into(const char *src, const char *name, struct sbuf *errs)
 	ps.t->src = xstrdup(src);
 	ps.name = name;
 	ps.errs = errs;
+	ps.layout = layout;
 	if (!util_utf8_valid(src, strlen(src)))
 		sb_errf(errs, "%s: not valid UTF-8", name);
 	else
 		parse_all(&ps);
+	if (layout && ps.ncontent == 0 && !ps.stopped && errs->len == before)
+		sb_errf(errs, "%s:1:1: a layout needs one '{{content}}' tag "
+			"where the message's HTML goes; there is none", name);
 	for (i = ps.depth; i > 0 && !ps.stopped; i--) {
 		const struct open_sec *o = &ps.stack[i - 1];
 		char msg[128];
@@ -606,7 +669,7 @@ template_parse(const char *src, const char *name, char *err, size_t errlen)
 	struct sbuf errs = { NULL, 0, 0 };
 	struct template *t;
 
-	t = parse_into(src, name, &errs);
+	t = parse_into(src, name, 0, &errs);
 	if (t == NULL) {
 		if (errs.len > 0 && errs.p[errs.len - 1] == '\n')
 			errs.p[--errs.len] = '\0';
@@ -616,19 +679,15 @@ template_parse(const char *src, const char *name, char *err, size_t errlen)
 	return t;
 }
 
-int
-template_expand(const struct template *t, enum template_escape esc,
-		const struct template_vars *vars, char **out,
-		char *err, size_t errlen)
+/* Renders t into *out (owned); a layout's {{content}} becomes content,
+ * which is already rendered and escaped, as is. */
+static void
+expand(const struct template *t, enum template_escape esc,
+       const struct template_vars *vars, const char *content, char **out)
 {
 	struct sbuf b = { NULL, 0, 0 };
 	size_t i;
 
-	if (t == NULL || vars == NULL) {
-		util_seterr(err, errlen, "no template or no values");
-		*out = NULL;
-		return -1;
-	}
 	sb_add(&b, "", 0);
 	for (i = 0; i < t->nops; i++) {
 		const struct op *o = &t->ops[i];
@@ -648,9 +707,26 @@ template_expand(const struct template *t, enum template_escape esc,
 			break;
 		case OP_CLOSE:
 			break;
+		case OP_CONTENT:
+			if (content != NULL)
+				sb_str(&b, content);
+			break;
 		}
 	}
 	*out = b.p;
+}
+
+int
+template_expand(const struct template *t, enum template_escape esc,
+		const struct template_vars *vars, char **out,
+		char *err, size_t errlen)
+{
+	if (t == NULL || vars == NULL) {
+		util_seterr(err, errlen, "no template or no values");
+		*out = NULL;
+		return -1;
+	}
+	expand(t, esc, vars, NULL, out);
 	return 0;
 }
 
@@ -723,7 +799,35 @@ load_one(const char *dir, const char *odir, size_t l, size_t k, size_t p,
 	}
 	if (rc <= 0)
 		return NULL;
-	t = parse_into(src, path, errs);
+	t = parse_into(src, path, 0, errs);
+	free(src);
+	return t;
+}
+
+/* Loads the layout of locale l, the override's when present.  Every
+ * layout is optional: a locale without one uses the English one, and
+ * without an English one the kinds' HTML is sent as it is. */
+static struct template *
+load_layout(const char *dir, const char *odir, size_t l, struct sbuf *errs)
+{
+	char path[4096];
+	char *src = NULL;
+	struct template *t;
+	int rc = 0;
+
+	if (odir != NULL) {
+		snprintf(path, sizeof(path), "%s/%s/" LAYOUT_FILE, odir,
+			 locales[l]);
+		rc = read_file(path, &src, errs);
+	}
+	if (rc == 0) {
+		snprintf(path, sizeof(path), "%s/%s/" LAYOUT_FILE, dir,
+			 locales[l]);
+		rc = read_file(path, &src, errs);
+	}
+	if (rc <= 0)
+		return NULL;
+	t = parse_into(src, path, 1, errs);
 	free(src);
 	return t;
 }
@@ -761,7 +865,8 @@ check_override_names(const char *odir, struct sbuf *errs)
 			size_t i;
 			int ok = 0;
 
-			if (e->d_name[0] == '.')
+			if (e->d_name[0] == '.' ||
+			    strcmp(e->d_name, LAYOUT_FILE) == 0)
 				continue;
 			for (i = 0; dot != NULL && i < TEMPLATE_PART_COUNT; i++)
 				if (strcmp(dot + 1, parts[i].ext) == 0)
@@ -771,7 +876,8 @@ check_override_names(const char *odir, struct sbuf *errs)
 				sb_errf(errs, "%s/%s: not a template name "
 					"(<kind>.<part>, kinds: reminder, "
 					"last_call, lapse, escalation; parts: "
-					"subject, txt, html, sms)", path,
+					"subject, txt, html, sms; or "
+					LAYOUT_FILE ")", path,
 					e->d_name);
 		}
 		closedir(d);
@@ -796,11 +902,13 @@ load_all(const char *dir, const char *odir, struct sbuf *errs)
 		else
 			check_override_names(odir, errs);
 	}
-	for (l = 0; l < NLOCALES; l++)
+	for (l = 0; l < NLOCALES; l++) {
 		for (k = 0; k < NKINDS; k++)
 			for (p = 0; p < TEMPLATE_PART_COUNT; p++)
 				set->t[l][k][p] = load_one(dir, odir, l, k, p,
 							   errs);
+		set->layout[l] = load_layout(dir, odir, l, errs);
+	}
 	return set;
 }
 
@@ -865,10 +973,12 @@ template_set_free(struct template_set *set)
 
 	if (set == NULL)
 		return;
-	for (l = 0; l < NLOCALES; l++)
+	for (l = 0; l < NLOCALES; l++) {
 		for (k = 0; k < NKINDS; k++)
 			for (p = 0; p < TEMPLATE_PART_COUNT; p++)
 				template_free(set->t[l][k][p]);
+		template_free(set->layout[l]);
+	}
 	free(set);
 }
 
@@ -893,13 +1003,54 @@ one_line(char *s)
 	*w = '\0';
 }
 
+/* 1 when the HTML template t is a whole document (it starts with
+ * <!DOCTYPE or <html): such a template is sent as it is, without the
+ * layout, so a full page written before layouts existed still works. */
+static int
+whole_document(const struct template *t)
+{
+	const char *s = t->src;
+
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	if (strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;
+	return strncasecmp(s, "<!doctype", 9) == 0 ||
+	       strncasecmp(s, "<html", 5) == 0;
+}
+
+/* Wraps the rendered HTML *out of kind k in layout lt: the layout sees
+ * the same values, and `subject` is the message's rendered subject when
+ * the caller has not set it (for the page's <title>). */
+static void
+apply_layout(const struct template_set *set, const struct template *lt,
+	     int l, int k, const struct template_vars *vars, char **out)
+{
+	const struct template *st = set->t[l][k][TEMPLATE_PART_SUBJECT];
+	struct template_vars lv = *vars;
+	char *subject = NULL, *page = NULL;
+
+	if (st == NULL)
+		st = set->t[0][k][TEMPLATE_PART_SUBJECT];
+	if ((lv.v[TEMPLATE_VAR_SUBJECT] == NULL ||
+	     lv.v[TEMPLATE_VAR_SUBJECT][0] == '\0') && st != NULL) {
+		expand(st, TEMPLATE_HEADER, vars, NULL, &subject);
+		one_line(subject);
+		lv.v[TEMPLATE_VAR_SUBJECT] = subject;
+	}
+	expand(lt, TEMPLATE_HTML, &lv, *out, &page);
+	free(subject);
+	free(*out);
+	*out = page;
+}
+
 int
 template_render(const struct template_set *set, const char *locale,
 		const char *kind, enum template_part part,
 		const struct template_vars *vars, char **out,
 		char *err, size_t errlen)
 {
-	const struct template *t = NULL;
+	const struct template *t = NULL, *lt;
 	int l = -1, k;
 
 	*out = NULL;
@@ -919,11 +1070,21 @@ template_render(const struct template_set *set, const char *locale,
 		l = index_of(locales, NLOCALES, locale, 2);
 	if (l >= 0)
 		t = set->t[l][k][part];
-	if (t == NULL)
+	if (t == NULL) {
+		l = 0;
 		t = set->t[0][k][part];
+	}
 	if (template_expand(t, parts[part].esc, vars, out, err, errlen) != 0)
 		return -1;
 	if (parts[part].one_line)
 		one_line(*out);
+	if (part != TEMPLATE_PART_HTML || whole_document(t))
+		return 0;
+	/* The layout of the locale the content came from, so a message
+	 * falling back to English is English throughout. */
+	lt = set->layout[l] ? set->layout[l] : set->layout[0];
+	if (lt == NULL)
+		return 0;
+	apply_layout(set, lt, l, k, vars, out);
 	return 0;
 }

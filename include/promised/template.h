@@ -13,6 +13,15 @@
  * in the override folder replaces the shipped one.  A locale that lacks a
  * file uses the English one, and every English file must exist.
  *
+ * The HTML part is wrapped in <dir>/<locale>/layout.html (optional,
+ * overridable the same way; a locale without one uses English's): the
+ * kind's rendered HTML goes, unescaped, where the layout's one
+ * `{{content}}` stands, and the layout's own values are escaped for
+ * HTML, with `subject` the rendered subject when the caller has not set
+ * it.  `content` is reserved: valid only in a layout, exactly once,
+ * outside sections.  A kind's HTML that is a whole document (starts
+ * with <!DOCTYPE or <html) is sent as it is.
+ *
  * Pure: no clock; files are read only by template_set_load and
  * template_set_check.  See docs/templates.md.
  */
@@ -162,8 +171,9 @@ int template_kind_known(const char *kind);
 
 /* Renders one part of the message of `kind` for `locale` ("nl", "nl_BE",
  * "nl-BE" all mean nl), falling back to English when the locale or its
- * file is missing.  Subjects and SMS come out on one line with surrounding
- * white space trimmed.  0 with *out owned, or -1 with err. */
+ * file is missing; the HTML part comes out inside its layout.  Subjects
+ * and SMS come out on one line with surrounding white space trimmed.  0
+ * with *out owned, or -1 with err. */
 int template_render(const struct template_set *set, const char *locale,
 		    const char *kind, enum template_part part,
 		    const struct template_vars *vars, char **out,

@@ -479,6 +479,305 @@ test_override_typo(void **state)
 	free(dir);
 }
 
+/* ---- layouts ---- */
+
+/* A template folder in /tmp with every English file ("EN {{title}}")
+ * and then the given files (path, text; NULL-terminated), which may
+ * replace them or add others in en or nl.  Owned path. */
+static char *
+tpl_dir_new(const char *const *files)
+{
+	char tmp[] = "/tmp/promised-tpl-XXXXXX", path[512];
+	static const char *const ext[] = { "subject", "txt", "html", "sms" };
+	size_t k, p;
+
+	assert_non_null(mkdtemp(tmp));
+	snprintf(path, sizeof(path), "%s/en", tmp);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/nl", tmp);
+	assert_int_equal(mkdir(path, 0700), 0);
+	for (k = 0; k < 4; k++)
+		for (p = 0; p < 4; p++) {
+			char name[64];
+
+			snprintf(name, sizeof(name), "en/%s.%s", kinds[k],
+				 ext[p]);
+			write_file(tmp, name, "EN {{title}}\n");
+		}
+	for (; files != NULL && files[0] != NULL; files += 2)
+		write_file(tmp, files[0], files[1]);
+	return xstrdup(tmp);
+}
+
+static void
+tpl_dir_free(char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(dir);
+}
+
+/* Loading dir must fail with exactly "<dir>/<file>:<rest>". */
+static void
+expect_load_error(const char *dir, const char *file, const char *rest)
+{
+	char err[1024], *want = xasprintf("%s/%s:%s", dir, file, rest);
+
+	assert_null(template_set_load(dir, NULL, err, sizeof(err)));
+	assert_string_equal(err, want);
+	assert_int_equal(template_set_check(dir, NULL, NULL), 1);
+	free(want);
+}
+
+/* The kind's HTML goes where {{content}} stands (the tag's line with
+ * it); the rest of the page is the layout's, with the subject for its
+ * title; the text part is not wrapped; a locale without a layout uses
+ * the English one. */
+static void
+test_layout_applied(void **state)
+{
+	static const char *const files[] = {
+		"en/layout.html", "<html><title>{{subject}}</title>\n"
+				  "  {{content}}  \n<i>{{site}}</i></html>\n",
+		"en/reminder.html", "<p>{{title}}</p>\n",
+		"en/reminder.subject", "Do {{title}}\n  now\n",
+		"nl/reminder.html", "<p>NL {{title}}</p>\n",
+		NULL
+	};
+	char *dir = tpl_dir_new(files), err[512], *out;
+	struct template_set *set = template_set_load(dir, NULL, err,
+						     sizeof(err));
+	struct template_vars v;
+
+	(void)state;
+	if (set == NULL)
+		fail_msg("%s", err);
+	memset(&v, 0, sizeof(v));
+	v.v[TEMPLATE_VAR_TITLE] = "it";
+	v.v[TEMPLATE_VAR_SITE] = "bru";
+	out = render(set, "en", "reminder", TEMPLATE_PART_HTML, &v);
+	assert_string_equal(out, "<html><title>Do it now</title>\n"
+			    "<p>it</p>\n<i>bru</i></html>\n");
+	free(out);
+	/* nl has its own reminder.html but no layout: the English one. */
+	out = render(set, "nl", "reminder", TEMPLATE_PART_HTML, &v);
+	assert_string_equal(out, "<html><title>Do it now</title>\n"
+			    "<p>NL it</p>\n<i>bru</i></html>\n");
+	free(out);
+	out = render(set, "en", "reminder", TEMPLATE_PART_TXT, &v);
+	assert_string_equal(out, "EN it\n");
+	free(out);
+	/* A subject the caller set is the one the layout shows. */
+	v.v[TEMPLATE_VAR_SUBJECT] = "Given";
+	out = render(set, "en", "reminder", TEMPLATE_PART_HTML, &v);
+	assert_string_equal(out, "<html><title>Given</title>\n"
+			    "<p>it</p>\n<i>bru</i></html>\n");
+	free(out);
+	template_set_free(set);
+	tpl_dir_free(dir);
+}
+
+/* Count of non-overlapping occurrences of needle in s. */
+static int
+count_of(const char *s, const char *needle)
+{
+	int n = 0;
+
+	while ((s = strstr(s, needle)) != NULL) {
+		n++;
+		s += strlen(needle);
+	}
+	return n;
+}
+
+/* The shipped kinds are fragments in the shipped layout: one whole page
+ * each, with the kind's own words, the facts, the links and the footer;
+ * the escalation, a whole page of its own, is sent as it is. */
+static void
+test_layout_shipped(void **state)
+{
+	struct template_set *set = load_shipped();
+	struct template_vars v;
+	size_t l, k;
+
+	(void)state;
+	for (l = 0; l < 3; l++)
+		for (k = 0; k < 4; k++) {
+			char *out, *subj, *title;
+
+			typical(&v, locales[l], kinds[k]);
+			v.v[TEMPLATE_VAR_LINK_ACK] = "https://p.example/a/y2";
+			out = render(set, locales[l], kinds[k],
+				     TEMPLATE_PART_HTML, &v);
+			subj = render(set, locales[l], kinds[k],
+				      TEMPLATE_PART_SUBJECT, &v);
+			title = xasprintf("<title>%s</title>", subj);
+			assert_true(strncmp(out, "<!DOCTYPE html>\n", 16) == 0);
+			assert_int_equal(count_of(out, "<html"), 1);
+			assert_int_equal(count_of(out, "</html>"), 1);
+			assert_int_equal(count_of(out, "<body"), 1);
+			assert_non_null(strstr(out, title));
+			assert_non_null(strstr(out, "<strong>Call back about "
+					       "the brake quote</strong>"));
+			assert_non_null(strstr(out, "<a href=\"mailto:"
+					       "jan.peeters@example.com\">"));
+			assert_non_null(strstr(out, "<a href=\"https://"
+					       "promised.example/a/x1\""));
+			assert_non_null(strstr(out, "<a href=\"https://"
+					       "p.example/a/y2\""));
+			assert_non_null(strstr(out, " #42</p>") ?
+					strstr(out, " #42</p>") :
+					strstr(out, "n° 42</p>"));
+			assert_null(strstr(out, "{{"));
+			free(title);
+			free(subj);
+			free(out);
+		}
+	template_set_free(set);
+}
+
+/* A layout holds exactly one {{content}}, outside any section; each
+ * mistake is reported with its file, line and column. */
+static void
+test_layout_content_errors(void **state)
+{
+	static const char *const none[] = {
+		"en/layout.html", "<html>\n<p>{{title}}</p>\n</html>\n", NULL
+	};
+	static const char *const two[] = {
+		"nl/layout.html", "<html>\n{{content}}\n<hr>{{content}}\n",
+		NULL
+	};
+	static const char *const in_section[] = {
+		"en/layout.html", "<html>\n{{#title}}\n {{content}}\n"
+				  "{{/title}}\n", NULL
+	};
+	static const char *const as_section[] = {
+		"en/layout.html", "{{content}}\n{{#content}}x{{/content}}\n",
+		NULL
+	};
+	char *dir;
+
+	(void)state;
+	dir = tpl_dir_new(none);
+	expect_load_error(dir, "en/layout.html", "1:1: a layout needs one "
+			  "'{{content}}' tag where the message's HTML goes; "
+			  "there is none");
+	tpl_dir_free(dir);
+	dir = tpl_dir_new(two);
+	expect_load_error(dir, "nl/layout.html", "3:5: a second "
+			  "'{{content}}' (a layout holds exactly one; the "
+			  "first is at line 2, column 1)");
+	tpl_dir_free(dir);
+	dir = tpl_dir_new(in_section);
+	expect_load_error(dir, "en/layout.html", "3:2: '{{content}}' cannot "
+			  "stand inside a section");
+	tpl_dir_free(dir);
+	dir = tpl_dir_new(as_section);
+	assert_null(template_set_load(dir, NULL, NULL, 0));
+	assert_int_equal(template_set_check(dir, NULL, NULL), 2);
+	tpl_dir_free(dir);
+}
+
+/* {{content}} belongs to layouts only: in a kind's template or any
+ * other template it is an error at its position. */
+static void
+test_content_outside_layout(void **state)
+{
+	static const char *const files[] = {
+		"en/layout.html", "<html>{{content}}</html>\n",
+		"en/lapse.html", "<p>{{title}}</p>\n<div>{{content}}</div>\n",
+		NULL
+	};
+	char *dir;
+
+	(void)state;
+	expect_parse_error("Hi {{ content }}", "t.txt:1:4: '{{content}}' is "
+			   "only valid in layout.html (where a message's "
+			   "HTML goes)");
+	dir = tpl_dir_new(files);
+	expect_load_error(dir, "en/lapse.html", "2:6: '{{content}}' is only "
+			  "valid in layout.html (where a message's HTML "
+			  "goes)");
+	tpl_dir_free(dir);
+}
+
+/* layout.html in the override folder replaces the shipped layout of its
+ * locale only, and is not taken for a misspelt template name. */
+static void
+test_layout_override(void **state)
+{
+	char *dir = shipped_dir(), *odir = data_dir("override_layout");
+	char err[512], *out;
+	struct template_set *set;
+	struct template_vars v;
+
+	(void)state;
+	assert_int_equal(template_set_check(dir, odir, NULL), 0);
+	set = template_set_load(dir, odir, err, sizeof(err));
+	if (set == NULL)
+		fail_msg("%s", err);
+	typical(&v, "nl", "reminder");
+	out = render(set, "nl", "reminder", TEMPLATE_PART_HTML, &v);
+	assert_string_equal(out,
+	    "<div class=\"eigen\" title=\"Herinnering: Call back about the "
+	    "brake quote voor Jan Peeters, uiterlijk vr 4 dec 17:00\">\n"
+	    "<p>Voor Alice Martin</p>\n"
+	    "<p>Je hebt Jan Peeters iets beloofd:</p>\n"
+	    "<p style=\"font-size: 1.2em;\"><strong>Call back about the "
+	    "brake quote</strong></p>\n"
+	    "<p>Uiterlijk vr 4 dec 17:00 (over 2 u).</p>\n"
+	    "<footer>bru</footer>\n</div>\n");
+	free(out);
+	typical(&v, "en", "reminder");
+	out = render(set, "en", "reminder", TEMPLATE_PART_HTML, &v);
+	assert_true(strncmp(out, "<!DOCTYPE html>\n", 16) == 0);
+	assert_null(strstr(out, "eigen"));
+	free(out);
+	template_set_free(set);
+	free(odir);
+	free(dir);
+}
+
+/* Values in a layout are escaped for HTML like anywhere in the HTML
+ * part; the content, already rendered and escaped, goes in as it is
+ * (escaped once, not twice). */
+static void
+test_layout_escaping(void **state)
+{
+	static const char *const files[] = {
+		"en/layout.html", "<h1>{{recipient_name}}</h1>"
+				  "<title>{{subject}}</title>\n{{content}}\n"
+				  "<a href=\"{{link_done}}\">x</a>\n",
+		"en/reminder.html", "<b>{{title}}</b>\n",
+		"en/reminder.subject", "S {{title}}\n",
+		NULL
+	};
+	char *dir = tpl_dir_new(files), err[512], *out;
+	struct template_set *set = template_set_load(dir, NULL, err,
+						     sizeof(err));
+	struct template_vars v;
+
+	(void)state;
+	if (set == NULL)
+		fail_msg("%s", err);
+	memset(&v, 0, sizeof(v));
+	v.v[TEMPLATE_VAR_RECIPIENT_NAME] = "<script>\"O'Neil\" & co";
+	v.v[TEMPLATE_VAR_TITLE] = "a<b & c";
+	v.v[TEMPLATE_VAR_LINK_DONE] = "https://x.example/a?t=1&u=\"2\"";
+	out = render(set, "en", "reminder", TEMPLATE_PART_HTML, &v);
+	assert_string_equal(out,
+	    "<h1>&lt;script&gt;&quot;O&#39;Neil&quot; &amp; co</h1>"
+	    "<title>S a&lt;b &amp; c</title>\n"
+	    "<b>a&lt;b &amp; c</b>\n"
+	    "<a href=\"https://x.example/a?t=1&amp;u=&quot;2&quot;\">x</a>\n");
+	free(out);
+	template_set_free(set);
+	tpl_dir_free(dir);
+}
+
 /* ---- independent decoders for the email checks ---- */
 
 static int
@@ -910,6 +1209,12 @@ main(void)
 		cmocka_unit_test(test_missing_file_fallback),
 		cmocka_unit_test(test_override),
 		cmocka_unit_test(test_override_typo),
+		cmocka_unit_test(test_layout_applied),
+		cmocka_unit_test(test_layout_shipped),
+		cmocka_unit_test(test_layout_content_errors),
+		cmocka_unit_test(test_content_outside_layout),
+		cmocka_unit_test(test_layout_override),
+		cmocka_unit_test(test_layout_escaping),
 		cmocka_unit_test(test_rfc2047),
 		cmocka_unit_test(test_multipart),
 		cmocka_unit_test(test_message_id),
