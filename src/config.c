@@ -916,8 +916,12 @@ static void parse_holidays_src(struct ctx *c, yaml_node_t *v, void *dst,
 static void parse_holidays_every(struct ctx *c, yaml_node_t *v, void *dst,
 				 const struct field *f);
 
+static void parse_site_digest(struct ctx *c, yaml_node_t *v, void *dst,
+			      const struct field *f);
+
 static const struct field site_fields[] = {
 	{ "timezone", parse_timezone, offsetof(struct cal_site, tz), 1, NULL },
+	{ "digest", parse_site_digest, 0, 0, NULL },
 	{ "hours", parse_hours, 0, 1, NULL },
 	{ "holidays", parse_holidays, 0, 0, NULL },
 	{ "holidays_url", parse_holidays_src, 0, 0, NULL },
@@ -2821,6 +2825,11 @@ static const struct field http_fields[] = {
 	{ "intake_token_file", parse_http_secret, HT(intake_token_file), 0,
 	  NULL },
 	{ "sms", parse_sms, HT(sms), 0, NULL },
+	{ "board_token_file", parse_http_secret, HT(board_token_file), 0,
+	  NULL },
+	{ "board_basic_user", parse_string, HT(board_basic_user), 0, NULL },
+	{ "board_basic_password_file", parse_http_secret,
+	  HT(board_basic_password_file), 0, NULL },
 };
 
 /* An `http:` section turns the listener on; its defaults come first. */
@@ -2837,6 +2846,10 @@ parse_http(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
 	h->link_expiry = CFG_HTTP_DEFAULT_LINK_EXPIRY;
 	walk_map(c, v, http_fields, sizeof(http_fields) / sizeof(*http_fields),
 		 h, "http");
+	if ((h->board_basic_user == NULL) !=
+	    (h->board_basic_password_file == NULL))
+		cerror(c, &v->start_mark, "http: board_basic_user and "
+		       "board_basic_password_file go together");
 	if (h->sms.enabled) {
 		if (h->sms.from_field == NULL)
 			h->sms.from_field = xstrdup("From");
@@ -2860,6 +2873,103 @@ http_clear(struct cfg_http *h)
 	free(h->listen); free(h->public_url); free(h->intake_token_file);
 	free(h->sms.secret_file); free(h->sms.from_field);
 	free(h->sms.text_field); free(h->sms.url);
+	free(h->board_token_file); free(h->board_basic_user);
+	free(h->board_basic_password_file);
+}
+
+/* ---- digest --------------------------------------------------------------- */
+
+static const struct enum_name weekday_names[] = {
+	{ "mon", 0 }, { "tue", 1 }, { "wed", 2 }, { "thu", 3 }, { "fri", 4 },
+	{ "sat", 5 }, { "sun", 6 },
+};
+static const struct enum_tab weekday_tab = { weekday_names, 7 };
+
+/* "HH:MM", 00:00 to 23:59. */
+static void
+parse_digest_time(struct ctx *c, yaml_node_t *v, void *dst,
+		  const struct field *f)
+{
+	const char *s = scalar(c, v, f->key);
+
+	if (s != NULL && parse_hhmm(s, strlen(s), 0, dst) != 0)
+		cerror(c, &v->start_mark, "invalid %s '%s' (expected HH:MM, "
+		       "00:00 to 23:59)", f->key, s);
+}
+
+#define DS(m) offsetof(struct cfg_digest_site, m)
+static const struct field site_digest_fields[] = {
+	{ "weekday", parse_enum, DS(weekday), 0, &weekday_tab },
+	{ "time", parse_digest_time, DS(minute), 0, NULL },
+};
+
+/* sites: ID: digest: {weekday, time} or `off`.  dst is the site. */
+static void
+parse_site_digest(struct ctx *c, yaml_node_t *v, void *dst,
+		  const struct field *f)
+{
+	const struct cal_site *site = dst;
+	struct cfg_digest *dg = &c->cfg->digest;
+	struct cfg_digest_site *ds;
+
+	dg->sites = xreallocarray(dg->sites, dg->nsites + 1, sizeof(*dg->sites));
+	ds = &dg->sites[dg->nsites++];
+	ds->site = xstrdup(site->id);
+	ds->weekday = CFG_DIGEST_DEFAULT_WEEKDAY;
+	ds->minute = CFG_DIGEST_DEFAULT_MINUTE;
+	if (v->type == YAML_SCALAR_NODE) {
+		if (strcmp((const char *)v->data.scalar.value, "off") == 0)
+			ds->weekday = -1;
+		else
+			cerror(c, &v->start_mark, "%s: expected `off` or a "
+			       "mapping with weekday and time", f->key);
+		return;
+	}
+	walk_map(c, v, site_digest_fields, sizeof(site_digest_fields) /
+		 sizeof(*site_digest_fields), ds, "digest");
+}
+
+static const struct field digest_fields[] = {
+	{ "channel", parse_refname, offsetof(struct cfg_digest, channel), 0,
+	  (const void *)(intptr_t)REF_CHANNEL },
+};
+
+static void
+parse_digest(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
+{
+	if (!want(c, v, YAML_MAPPING_NODE, f->key))
+		return;
+	walk_map(c, v, digest_fields, sizeof(digest_fields) /
+		 sizeof(*digest_fields), dst, "digest");
+}
+
+/* The digest is an email: a webhook channel cannot carry it. */
+static void
+check_digest(struct ctx *c)
+{
+	const struct cfg_channel *ch;
+	char msg[300];
+
+	if (c->cfg->digest.channel == NULL)
+		return;
+	ch = config_channel(c->cfg, c->cfg->digest.channel);
+	if (ch == NULL || ch->type != CFG_CHANNEL_WEBHOOK)
+		return;
+	snprintf(msg, sizeof(msg), "%s: digest.channel: '%s' is a webhook; "
+		 "the digest needs an email channel (smtp, maildir or log)",
+		 c->file, ch->name);
+	cerror_raw(c, msg);
+}
+
+static void
+digest_clear(struct cfg_digest *dg)
+{
+	size_t i;
+
+	for (i = 0; i < dg->nsites; i++)
+		free(dg->sites[i].site);
+	free(dg->sites);
+	free(dg->channel);
 }
 
 static const struct field sections[] = {
@@ -2880,6 +2990,7 @@ static const struct field sections[] = {
 	  NULL },
 	{ "feeds", parse_feeds, 0, 0, NULL },
 	{ "http", parse_http, offsetof(struct config, http), 0, NULL },
+	{ "digest", parse_digest, offsetof(struct config, digest), 0, NULL },
 };
 
 /* ---- references ----------------------------------------------------------- */
@@ -3014,6 +3125,7 @@ apply_defaults(struct ctx *c)
 	check_templates(c);
 	for (i = 0; i < c->nrefs; i++)
 		check_ref(c, &c->refs[i]);
+	check_digest(c);
 }
 
 /* The absolute folder of the file at path (or its relative one). */
@@ -3207,6 +3319,7 @@ config_free(struct config *cfg)
 	for (i = 0; i < cfg->nholiday_feeds; i++)
 		feed_clear(&cfg->holiday_feeds[i]);
 	http_clear(&cfg->http);
+	digest_clear(&cfg->digest);
 	free(cfg->feeds); free(cfg->holiday_feeds);
 	free(cfg->sites); free(cfg->staff); free(cfg->teams);
 	free(cfg->phrases); free(cfg->policies); free(cfg->channels);

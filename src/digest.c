@@ -572,7 +572,8 @@ digest_run(struct store *st, const struct config *cfg,
 {
 	struct job j;
 	size_t i, dummy = 0;
-	int rc = STORE_OK;
+	int64_t first = 0;
+	int rc;
 
 	if (queued == NULL)
 		queued = &dummy;
@@ -587,10 +588,14 @@ digest_run(struct store *st, const struct config *cfg,
 			    o->channel ? o->channel : "is configured");
 		return STORE_INVALID;
 	}
+	/* A period that came due before the first promise was made is
+	 * not caught up: a new installation starts with the next digest,
+	 * not with a report of a week it never saw. */
+	rc = store_first_promise_at(st, &first, err, errlen);
 	for (i = 0; i < cfg->nsites && rc == STORE_OK; i++) {
 		j.site = cfg->sites[i].id;
 		if (digest_period(cfg, o, j.site, now, &j.at, &j.from, &j.to)
-		    != 0)
+		    != 0 || first == 0 || j.at < first)
 			continue;
 		rc = run_site(st, cfg, o, &j, now, queued, err, errlen);
 	}

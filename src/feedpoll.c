@@ -67,6 +67,8 @@ struct feedpoll {
 	struct fp_job *jobs;
 	size_t inflight;
 	int holidays_changed;
+	feedpoll_observe_fn observe;  /* NULL: none */
+	void *observe_ctx;
 };
 
 /* ------------------------------------------------------------------ */
@@ -501,6 +503,14 @@ start_http(struct feedpoll *fp, struct fp_source *s, int full, int64_t now)
 	return 0;
 }
 
+static void
+observe(const struct feedpoll *fp, const struct fp_source *s,
+	const struct feedpoll_report *rep)
+{
+	if (fp->observe != NULL)
+		fp->observe(fp->observe_ctx, s->name, s->holidays, rep);
+}
+
 /* Starts source s now (a file is done at once). */
 static int
 source_start(struct feedpoll *fp, struct fp_source *s, int64_t now, int full,
@@ -511,9 +521,24 @@ source_start(struct feedpoll *fp, struct fp_source *s, int64_t now, int full,
 					       : CFG_FEED_DEFAULT_EVERY);
 	if (!is_http(s->cfg->url)) {
 		start_file(fp, s, now, full, rep);
+		observe(fp, s, rep);
 		return 0;
 	}
-	return start_http(fp, s, full, now);
+	if (start_http(fp, s, full, now) == 0)
+		return 0;
+	memset(rep, 0, sizeof(*rep));
+	rep->failed = 1;
+	util_strlcpy(rep->error, "the fetch could not start",
+		     sizeof(rep->error));
+	observe(fp, s, rep);
+	return -1;
+}
+
+void
+feedpoll_set_observer(struct feedpoll *fp, feedpoll_observe_fn fn, void *ctx)
+{
+	fp->observe = fn;
+	fp->observe_ctx = ctx;
 }
 
 /* ------------------------------------------------------------------ */
@@ -750,6 +775,7 @@ on_done_report(struct feedpoll *fp, const struct netsend_done *d,
 	if (s != NULL) {
 		s->inflight = 0;
 		done_apply(fp, s, job, d, now, rep);
+		observe(fp, s, rep);
 	}
 	free(job->sent_etag);
 	free(job->name);

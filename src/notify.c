@@ -399,15 +399,18 @@ notify_sync_dir(const char *dir)
 	}
 }
 
+/* Writes msg (len bytes; CR dropped, as a Maildir holds LF lines) into
+ * the Maildir of ch: tmp/ first, fsynced, then renamed into new/. */
 static int
-notify_maildir_send(const struct cfg_channel *ch, const struct notification *n,
-		    const struct cfg_staff *to, char *provider,
-		    size_t providerlen, char *err, size_t errlen)
+notify_maildir_write(const struct cfg_channel *ch, const char *msg,
+		     size_t len, char *provider, size_t providerlen,
+		     char *err, size_t errlen)
 {
 	static unsigned seq;
 	char host[256], name[512], tmp[4096], dst[4096];
 	struct timeval tv;
-	char *msg = NULL;
+	struct sbuf b = { 0 };
+	size_t i;
 	int fd = -1, rc;
 
 	if (ch->path == NULL || ch->path[0] == '\0') {
@@ -418,6 +421,12 @@ notify_maildir_send(const struct cfg_channel *ch, const struct notification *n,
 	rc = notify_maildir_prepare(ch->path, err, errlen);
 	if (rc != NOTIFY_OK)
 		goto out;
+	for (i = 0; i < len; i++) {
+		if (msg[i] != '\r')
+			sbuf_add(&b, &msg[i], 1);
+	}
+	if (b.len == 0 || b.s[b.len - 1] != '\n')
+		sbuf_add(&b, "\n", 1);
 	notify_hostname(host, sizeof(host));
 	gettimeofday(&tv, NULL);
 	snprintf(name, sizeof(name), "%lld.M%06ldP%ldQ%u.%s",
@@ -425,14 +434,13 @@ notify_maildir_send(const struct cfg_channel *ch, const struct notification *n,
 		 ++seq, host);
 	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", ch->path, name);
 	snprintf(dst, sizeof(dst), "%s/new/%s", ch->path, name);
-	msg = notify_render_message(n, to, host, tv.tv_sec);
 	rc = NOTIFY_TEMP;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		util_seterr(err, errlen, "maildir: %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (notify_write_all(fd, msg, strlen(msg)) != 0 || fsync(fd) != 0) {
+	if (notify_write_all(fd, b.s, b.len) != 0 || fsync(fd) != 0) {
 		util_seterr(err, errlen, "maildir: writing %s: %s", tmp,
 			    strerror(errno));
 		goto out;
@@ -455,8 +463,38 @@ out:
 		close(fd);
 		unlink(tmp);
 	}
+	free(b.s);
+	return rc;
+}
+
+static int
+notify_maildir_send(const struct cfg_channel *ch, const struct notification *n,
+		    const struct cfg_staff *to, char *provider,
+		    size_t providerlen, char *err, size_t errlen)
+{
+	char host[256];
+	char *msg;
+	int rc;
+
+	notify_hostname(host, sizeof(host));
+	msg = notify_render_message(n, to, host, time(NULL));
+	rc = notify_maildir_write(ch, msg, strlen(msg), provider, providerlen,
+				  err, errlen);
 	free(msg);
 	return rc;
+}
+
+int
+notify_maildir_raw(const struct cfg_channel *ch, const char *msg, size_t len,
+		   char *provider, size_t providerlen, char *err,
+		   size_t errlen)
+{
+	if (ch->type != CFG_CHANNEL_MAILDIR) {
+		util_seterr(err, errlen, "channel %s is not a maildir", ch->name);
+		return NOTIFY_PERM;
+	}
+	return notify_maildir_write(ch, msg, len, provider, providerlen, err,
+				    errlen);
 }
 
 /* ---- log -------------------------------------------------------------- */

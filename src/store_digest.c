@@ -94,3 +94,26 @@ store_outbox_has_key(struct store *st, const char *idem_key, int *found,
 	sqlite3_finalize(stmt);
 	return rc;
 }
+
+int
+store_first_promise_at(struct store *st, int64_t *at, char *err,
+		       size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, src;
+
+	*at = 0;
+	/* A scan of the promises; the digest asks once per run. */
+	rc = store_prepare(st, "SELECT MIN(created_at) FROM promises", &stmt,
+			   err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	src = sqlite3_step(stmt);
+	if (src == SQLITE_ROW)
+		*at = sqlite3_column_int64(stmt, 0);
+	else if (src != SQLITE_DONE)
+		rc = store_sqlerr(st, src, "reading the first promise", err,
+				  errlen);
+	sqlite3_finalize(stmt);
+	return rc;
+}

@@ -210,6 +210,29 @@ struct cfg_http {
 	size_t nkeys;
 	char *intake_token_file;        /* NULL: the intake API answers 503 */
 	struct cfg_http_sms sms;
+	/* The live board (GET /): a token, Basic auth, or both; with
+	 * neither every request to it is refused. */
+	char *board_token_file;         /* NULL: no board token */
+	char *board_basic_user;         /* set exactly when the password is */
+	char *board_basic_password_file;
+};
+
+/* The weekly digest: `digest:` per site ({weekday, time} or off; default
+ * Monday 08:00 local) and `digest: {channel: NAME}` at the top. */
+#define CFG_DIGEST_DEFAULT_WEEKDAY 0       /* Monday */
+#define CFG_DIGEST_DEFAULT_MINUTE (8 * 60)
+
+struct cfg_digest_site {
+	char *site;            /* site id */
+	int weekday;           /* 0 = Monday ... 6 = Sunday; -1: off */
+	int minute;            /* minute of the local day */
+};
+
+struct cfg_digest {
+	char *channel;         /* smtp, maildir or log channel; NULL: the
+				* first smtp channel, else the first maildir */
+	struct cfg_digest_site *sites;   /* sites that set `digest:` */
+	size_t nsites;
 };
 
 struct cfg_daemon {
@@ -241,6 +264,7 @@ struct config {
 	struct cfg_feed *holiday_feeds;  /* sites' holidays_url/_file */
 	size_t nholiday_feeds;
 	struct cfg_http http;            /* http: the listener; see above */
+	struct cfg_digest digest;        /* the weekly digest; see above */
 };
 
 /* Every problem found in one load. */

@@ -60,7 +60,9 @@ int64_t digest_next_due(const struct config *cfg,
 /* Queues, for every site whose latest digest instant is <= now, one
  * email per manager of that site for that period unless it was queued
  * already.  *queued (may be NULL) gets how many were queued now.  A
- * manager without an email address is skipped (logged).  0, or a
+ * manager without an email address is skipped (logged), and so is a
+ * period whose instant is older than the first promise (no catch-up
+ * of weeks before the database was in service).  0, or a
  * store_rc with err. */
 int digest_run(struct store *st, const struct config *cfg,
 	       const struct digest_opts *o, int64_t now, size_t *queued,

@@ -79,6 +79,16 @@ int feedpoll_holidays_changed(struct feedpoll *fp);
  * to feedpoll_new / feedpoll_set_config. */
 void feedpoll_apply_holidays(const struct feedpoll *fp, struct config *cfg);
 
+/* Called after every finished attempt of a source (a file read, an
+ * answered fetch, a fetch that could not start) with the source's name,
+ * 1 for a holiday calendar, and what happened: for a host's counters. */
+typedef void (*feedpoll_observe_fn)(void *ctx, const char *name,
+				    int holidays,
+				    const struct feedpoll_report *rep);
+/* Sets (fn NULL: clears) the observer. */
+void feedpoll_set_observer(struct feedpoll *fp, feedpoll_observe_fn fn,
+			   void *ctx);
+
 /* Maps data (len bytes) of feed fd and applies it as one sync: for
  * `promisectl import` and every fetch.  0, or -1 with rep->error set
  * (rep->refused for the safety valve); the feeds table is not touched. */

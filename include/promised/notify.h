@@ -28,6 +28,13 @@ int notify_send(const struct cfg_channel *ch, const struct notification *n,
 		const struct cfg_staff *to, char *provider, size_t providerlen,
 		char *err, size_t errlen);
 
+/* Delivers msg (len bytes, a complete RFC 5322 message, e.g. one built
+ * when it was queued) as it is into the Maildir of ch (type maildir);
+ * CRLF line ends are stored as LF.  provider as for notify_send. */
+int notify_maildir_raw(const struct cfg_channel *ch, const char *msg,
+		       size_t len, char *provider, size_t providerlen,
+		       char *err, size_t errlen);
+
 /* 1 when this build can deliver through channels of type t, else 0. */
 int notify_type_supported(enum cfg_channel_type t);
 

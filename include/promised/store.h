@@ -287,6 +287,10 @@ void store_stats_clear(struct store_stats *s);
 int store_outbox_queue_plain(struct store *st, const struct notification *n,
 			     int64_t now, int *added, char *err,
 			     size_t errlen);
+/* *at = when the oldest promise was made (the database's first day
+ * in service); 0 when there is none. */
+int store_first_promise_at(struct store *st, int64_t *at, char *err,
+			   size_t errlen);
 /* *found = 1 when a notification with idem_key exists (any state). */
 int store_outbox_has_key(struct store *st, const char *idem_key, int *found,
 			 char *err, size_t errlen);

@@ -37,8 +37,11 @@
 enum deliver_outcome { OUT_OK, OUT_TEMP, OUT_PERM };
 
 /* What an answer needs of its row; owned copies, so a config reload or
- * the end of a pass cannot pull anything from under a job. */
+ * the end of a pass cannot pull anything from under a job.  It starts
+ * with its kind: one netsend also carries jobs of others (feed fetches),
+ * told apart by the int each job_ctx starts with. */
 struct job {
+	int kind;                /* DELIVER_JOB_KIND */
 	struct job *prev, *next;
 	int64_t id, promise_id, created_at, scheduled_at;
 	int64_t handed_at;       /* when it went to the channel */
@@ -59,6 +62,8 @@ struct deliver {
 	size_t inflight;
 	uint64_t rng;
 	int answered;
+	netsend_done_fn other_done;   /* answers to jobs not ours */
+	void *other_ctx;
 };
 
 static int64_t
@@ -77,6 +82,7 @@ job_new(struct deliver *d, const struct notification *n)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
 
+	j->kind = DELIVER_JOB_KIND;
 	j->id = n->id;
 	j->promise_id = n->promise_id;
 	j->created_at = n->created_at;
@@ -154,6 +160,9 @@ deliver_fallback(struct deliver *d, const struct job *j, const char *reason,
 	int64_t id = 0;
 
 	memset(&p, 0, sizeof(p));
+	/* A digest belongs to no promise and so to no policy: no fallback. */
+	if (j->promise_id == 0)
+		goto out;
 	if (store_get(d->st, j->promise_id, &p, err, sizeof(err)) != STORE_OK) {
 		log_err("promise %" PRId64 ": cannot look up a fallback: %s",
 			j->promise_id, err);
@@ -255,6 +264,11 @@ deliver_on_done(void *cb_ctx, const struct netsend_done *dn)
 	struct job *j = dn->job_ctx;
 	enum deliver_outcome o = OUT_PERM;
 
+	if (j == NULL || j->kind != DELIVER_JOB_KIND) {
+		if (d->other_done != NULL)
+			d->other_done(d->other_ctx, dn);
+		return;
+	}
 	if (dn->result == NETSEND_OK)
 		o = OUT_OK;
 	else if (dn->result == NETSEND_RETRY)
@@ -398,6 +412,55 @@ out:
 	message_out_clear(&m);
 }
 
+/* A digest row (no promise): its body is the complete message built
+ * when it was queued, sent as it is so every retry is the same email. */
+static void
+send_digest(struct deliver *d, const struct cfg_channel *ch,
+	    const struct notification *n, struct job *j, int64_t now)
+{
+	const struct cfg_staff *to = config_staff(d->cfg, n->recipient);
+	const char *body = n->body != NULL ? n->body : "";
+	char err[512] = "", provider[256] = "";
+	int rc;
+
+	switch (ch->type) {
+	case CFG_CHANNEL_SMTP:
+		if (to == NULL || to->email == NULL || *to->email == '\0') {
+			util_seterr(err, sizeof(err), "%s has no email address "
+				    "in the config", n->recipient);
+			break;
+		}
+		job_link(d, j);
+		if (netsend_smtp(d->ns, ch, to->email, body, strlen(body), j, err,
+				 sizeof(err)) == 0)
+			return;
+		job_unlink(d, j);
+		deliver_record(d, j, OUT_TEMP, -1, err, NULL, now);
+		job_free(j);
+		return;
+	case CFG_CHANNEL_MAILDIR:
+		rc = notify_maildir_raw(ch, body, strlen(body), provider,
+					sizeof(provider), err, sizeof(err));
+		deliver_record(d, j, rc == NOTIFY_OK ? OUT_OK : rc == NOTIFY_TEMP
+			       ? OUT_TEMP : OUT_PERM, -1, err, provider, now);
+		job_free(j);
+		return;
+	case CFG_CHANNEL_LOG:
+		/* One line with the subject, as for any notification. */
+		rc = notify_send(ch, n, to, provider, sizeof(provider), err,
+				 sizeof(err));
+		deliver_record(d, j, rc == NOTIFY_OK ? OUT_OK : rc == NOTIFY_TEMP
+			       ? OUT_TEMP : OUT_PERM, -1, err, provider, now);
+		job_free(j);
+		return;
+	default:
+		util_seterr(err, sizeof(err), "digest needs an email channel");
+		break;
+	}
+	deliver_record(d, j, OUT_PERM, -1, err, NULL, now);
+	job_free(j);
+}
+
 static void
 send_one(struct deliver *d, const struct notification *n, int64_t now)
 {
@@ -411,6 +474,8 @@ send_one(struct deliver *d, const struct notification *n, int64_t now)
 			    n->channel);
 		deliver_record(d, j, OUT_PERM, -1, err, NULL, now);
 		job_free(j);
+	} else if (n->promise_id == 0) {
+		send_digest(d, ch, n, j, now);
 	} else if (ch->type == CFG_CHANNEL_SMTP ||
 		   ch->type == CFG_CHANNEL_WEBHOOK) {
 		send_async(d, ch, n, j, now);
@@ -565,6 +630,19 @@ deliver_set_http(struct deliver *d, struct api_metrics *metrics,
 {
 	d->metrics = metrics;
 	d->links = links;
+}
+
+struct netsend *
+deliver_netsend(struct deliver *d)
+{
+	return d->ns;
+}
+
+void
+deliver_set_other_done(struct deliver *d, netsend_done_fn fn, void *ctx)
+{
+	d->other_done = fn;
+	d->other_ctx = ctx;
 }
 
 size_t

@@ -16,6 +16,10 @@
 #include "promised/netsend.h"
 #include "promised/store.h"
 
+/* The first int of every job_ctx deliver gives netsend ("OUTB"); other
+ * jobs on the same netsend start with another value (FEEDPOLL_JOB_KIND). */
+#define DELIVER_JOB_KIND 0x4f555442
+
 /* Rows in flight (claimed and not yet answered) at most. */
 #define DELIVER_MAX_INFLIGHT 64
 
@@ -39,6 +43,12 @@ struct message_links;
  * of links (both borrowed; NULL: none). */
 void deliver_set_http(struct deliver *d, struct api_metrics *metrics,
 		      const struct message_links *links);
+/* The netsend engine, for other kinds of jobs (feed fetches); their
+ * answers go to fn (set with deliver_set_other_done), never counted as
+ * rows.  Valid until deliver_free. */
+struct netsend *deliver_netsend(struct deliver *d);
+void deliver_set_other_done(struct deliver *d, netsend_done_fn fn,
+			    void *ctx);
 /* Claims due rows while there is room and sends them; -1 on a store
  * error (the loop retries a little later). */
 int deliver_run(struct deliver *d, int64_t now);

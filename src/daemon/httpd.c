@@ -1,5 +1,6 @@
 /*
- * httpd: one libmicrohttpd server with the api and action routes on it.
+ * httpd: one libmicrohttpd server with the api, action and board routes
+ * on it.
  * The routes hold pointers into this struct (the action options, the
  * api handle), so a reload changes what they point to and never
  * re-registers anything.  Secrets are read from their files at start and
@@ -11,6 +12,7 @@
 
 #include "httpd.h"
 #include "promised/action.h"
+#include "promised/board.h"
 #include "promised/http.h"
 #include "promised/log.h"
 #include "promised/secret.h"
@@ -24,11 +26,14 @@ struct secrets {
 	size_t nkeys;
 	char *intake;          /* NULL: no intake token configured */
 	char *sms;             /* NULL: no SMS section */
+	char *board_token;     /* NULL: none */
+	char *board_password;  /* Basic auth of the board; NULL: none */
 };
 
 struct httpd {
 	struct http_server *srv;
 	struct api *api;
+	struct board *board;
 	struct api_metrics *metrics;
 	struct store *st;
 	const struct config *cfg;
@@ -57,6 +62,8 @@ secrets_clear(struct secrets *s)
 	free(s->keys);
 	secret_free(s->intake);
 	secret_free(s->sms);
+	secret_free(s->board_token);
+	secret_free(s->board_password);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -102,6 +109,14 @@ secrets_load(struct secrets *s, const struct cfg_http *hc, char *err,
 	    read_one("sms secret", hc->sms.secret_file, &s->sms, err,
 		     errlen) != 0)
 		goto out;
+	if (hc->board_token_file != NULL &&
+	    read_one("board token", hc->board_token_file, &s->board_token, err,
+		     errlen) != 0)
+		goto out;
+	if (hc->board_basic_password_file != NULL &&
+	    read_one("board password", hc->board_basic_password_file,
+		     &s->board_password, err, errlen) != 0)
+		goto out;
 	rc = 0;
 out:
 	if (rc != 0)
@@ -126,6 +141,30 @@ apply_api(struct httpd *h)
 		h->api = api_register(h->srv, &o);
 	else
 		api_set_opts(h->api, &o);
+}
+
+/* The board's options: registered at start, replaced at each reload.
+ * Without an http section (removed by a reload) it refuses everyone. */
+static int
+apply_board(struct httpd *h, const struct cfg_http *hc, char *err,
+	    size_t errlen)
+{
+	struct board_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.store = h->st;
+	o.config = h->cfg;
+	if (hc != NULL) {
+		o.token = h->sec.board_token;
+		o.basic_user = hc->board_basic_user;
+		o.basic_password = h->sec.board_password;
+		o.public_url = hc->public_url;
+	}
+	if (h->board == NULL) {
+		h->board = board_register(h->srv, &o, err, errlen);
+		return h->board != NULL ? 0 : -1;
+	}
+	return board_set_opts(h->board, &o, err, errlen);
 }
 
 /* The action options from the config and the secrets just read. */
@@ -187,6 +226,11 @@ httpd_new(struct store *st, const struct config *cfg, httpd_health_fn health,
 	if (action_register(h->srv, &h->ao, err, errlen) != 0)
 		goto fail;
 	apply_api(h);
+	if (apply_board(h, hc, err, errlen) != 0)
+		goto fail;
+	if (h->sec.board_token == NULL && h->sec.board_password == NULL)
+		log_info("http: no board token or password; the board at / "
+			 "refuses every request");
 	if (!is_loopback(hc->listen))
 		log_notice("http: listening on %s, which is reachable from "
 			   "other hosts", hc->listen);
@@ -217,6 +261,8 @@ httpd_set_config(struct httpd *h, const struct config *cfg, char *err,
 		h->ao.cfg = cfg;
 		h->links.action = NULL;
 		apply_api(h);
+		if (apply_board(h, NULL, err, errlen) != 0)
+			log_err("http: board: %s", err);
 		return 0;
 	}
 	if (secrets_load(&s, hc, err, errlen) != 0)
@@ -229,6 +275,8 @@ httpd_set_config(struct httpd *h, const struct config *cfg, char *err,
 	h->cfg = cfg;
 	apply_action(h, hc);
 	apply_api(h);
+	if (apply_board(h, hc, err, errlen) != 0)
+		log_err("http: board: %s", err);
 	return 0;
 }
 
@@ -239,6 +287,7 @@ httpd_free(struct httpd *h)
 		return;
 	/* The routes point into h: the server goes first. */
 	http_free(h->srv);
+	board_free(h->board);
 	api_free(h->api);
 	api_metrics_free(h->metrics);
 	secrets_clear(&h->sec);

@@ -1,6 +1,6 @@
 /*
  * httpd: the daemon's HTTP listener (DESIGN.md §7) — the intake API,
- * /healthz, /metrics, one-click links and SMS replies on one
+ * /healthz, /metrics, one-click links, SMS replies and the live board on one
  * libmicrohttpd server driven by the loop.  It owns the secrets the
  * config names (signing keys, the intake token, the SMS provider's
  * secret) and the counters only the running daemon knows.  Private to

@@ -30,6 +30,9 @@
 #include "deliver.h"
 #include "httpd.h"
 #include "loop.h"
+#include "promised/api.h"
+#include "promised/digest.h"
+#include "promised/feedpoll.h"
 #include "promised/log.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
@@ -55,7 +58,13 @@ struct loop {
 	struct config *retired[LOOP_MAX_RETIRED];  /* owned; freed when idle */
 	size_t nretired;
 	struct deliver *dl;
+	struct feedpoll *fp;         /* calendar feeds and holiday calendars */
 	struct httpd *hd;            /* NULL: no http section at start */
+	struct digest_opts dgo;      /* from cfg; sites borrow its strings */
+	struct digest_site *dgsites; /* owned */
+	int digest_on;               /* an email channel is there */
+	int64_t digest_due;          /* next digest instant; 0: none, 1: now */
+	int feeds_answered;          /* a fetch ended since the last pass */
 	char *config_path;
 	char *db_dir;
 	char *db_base;
@@ -111,7 +120,7 @@ loop_arm(struct loop *lp)
 {
 	struct itimerspec its;
 	char err[512];
-	int64_t next = 0, at = 0;
+	int64_t next = 0, at = 0, t;
 
 	if (store_next_wake(lp->st, &next, err, sizeof(err)) != STORE_OK) {
 		log_err("cannot read the next wake-up: %s", err);
@@ -125,6 +134,14 @@ loop_arm(struct loop *lp)
 	if (at > 0 && lp->dl != NULL && deliver_saturated(lp->dl) &&
 	    at <= loop_now_ns())
 		at = 0;
+	/* Feeds at their poll times (1: at once), the digest weekly; a
+	 * config with neither adds no wake-up. */
+	t = lp->fp != NULL ? feedpoll_next_due(lp->fp) : 0;
+	if (t > 0 && (at == 0 || t * NSEC < at))
+		at = t * NSEC;
+	t = lp->digest_on ? lp->digest_due : 0;
+	if (t > 0 && (at == 0 || t * NSEC < at))
+		at = t * NSEC;
 	if (lp->retry_at > 0 && (at == 0 || lp->retry_at * NSEC < at))
 		at = lp->retry_at * NSEC;
 	if (lp->recheck_ns > 0 && (at == 0 || lp->recheck_ns < at))
@@ -258,6 +275,127 @@ loop_free_retired(struct loop *lp)
 	lp->nretired = 0;
 }
 
+/* ---- Feeds and the digest ---------------------------------------------- */
+
+/* netsend's answer to a job deliver does not own: a feed fetch. */
+static void
+loop_on_other_done(void *ctx, const struct netsend_done *d)
+{
+	struct loop *lp = ctx;
+
+	if (!feedpoll_owns_job(d->job_ctx)) {
+		log_err("an answer to an unknown network job was dropped");
+		return;
+	}
+	feedpoll_on_done(lp->fp, d, loop_now());
+	lp->feeds_answered = 1;
+}
+
+/* feedpoll_observe_fn: one ended fetch for /metrics. */
+static void
+loop_feed_observed(void *ctx, const char *name, int holidays,
+		   const struct feedpoll_report *rep)
+{
+	struct loop *lp = ctx;
+	const char *result = rep->refused ? "refused" : rep->failed ? "error"
+			     : rep->not_modified ? "not_modified" : "ok";
+	char label[160];
+
+	if (lp->hd == NULL)
+		return;
+	snprintf(label, sizeof(label), "%s%s", holidays ? "holidays:" : "",
+		 name);
+	api_metrics_count_feed(httpd_metrics(lp->hd), label, result);
+}
+
+/* Starts due fetches (files are read at once) and, when a holiday
+ * calendar changed, merges it into the sites and recomputes: business
+ * hours moved.  0, or -1 when that recompute failed. */
+static int
+loop_feeds(struct loop *lp, int64_t now)
+{
+	char err[512];
+
+	lp->feeds_answered = 0;
+	feedpoll_run(lp->fp, now);
+	if (!feedpoll_holidays_changed(lp->fp))
+		return 0;
+	feedpoll_apply_holidays(lp->fp, lp->cfg);
+	log_info("holidays from a calendar changed; recomputing the schedule");
+	if (store_recompute_all(lp->st, now, err, sizeof(err)) != STORE_OK) {
+		log_err("cannot recompute the schedule: %s", err);
+		lp->need_recompute = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* The channel the digest goes through, as digest_run chooses it. */
+static const struct cfg_channel *
+loop_digest_channel(const struct config *cfg)
+{
+	size_t i;
+
+	if (cfg->digest.channel != NULL)
+		return config_channel(cfg, cfg->digest.channel);
+	for (i = 0; i < cfg->nchannels; i++)
+		if (cfg->channels[i].type == CFG_CHANNEL_SMTP)
+			return &cfg->channels[i];
+	for (i = 0; i < cfg->nchannels; i++)
+		if (cfg->channels[i].type == CFG_CHANNEL_MAILDIR)
+			return &cfg->channels[i];
+	return NULL;
+}
+
+/* The digest options of lp->cfg; the digest runs at the next pass (a
+ * catch-up after start-up or a reload; it never sends a period twice). */
+static void
+loop_digest_setup(struct loop *lp)
+{
+	const struct config *cfg = lp->cfg;
+	size_t i;
+
+	free(lp->dgsites);
+	lp->dgsites = xcalloc(cfg->digest.nsites + 1, sizeof(*lp->dgsites));
+	for (i = 0; i < cfg->digest.nsites; i++) {
+		lp->dgsites[i].site = cfg->digest.sites[i].site;
+		lp->dgsites[i].weekday = cfg->digest.sites[i].weekday;
+		lp->dgsites[i].minute = cfg->digest.sites[i].minute;
+	}
+	digest_opts_init(&lp->dgo);
+	lp->dgo.weekday = CFG_DIGEST_DEFAULT_WEEKDAY;
+	lp->dgo.minute = CFG_DIGEST_DEFAULT_MINUTE;
+	lp->dgo.sites = lp->dgsites;
+	lp->dgo.nsites = cfg->digest.nsites;
+	lp->dgo.channel = cfg->digest.channel;
+	lp->dgo.public_url = httpd_section(cfg) != NULL ? cfg->http.public_url
+						       : NULL;
+	lp->digest_on = loop_digest_channel(cfg) != NULL;
+	lp->digest_due = 1;
+	if (!lp->digest_on)
+		log_info("digest: no smtp or maildir channel; no weekly digest");
+}
+
+/* Queues the digests due at now and finds the next instant. */
+static int
+loop_digest(struct loop *lp, int64_t now)
+{
+	char err[512];
+	size_t nq = 0;
+
+	if (!lp->digest_on || lp->digest_due == 0 || lp->digest_due > now)
+		return 0;
+	if (digest_run(lp->st, lp->cfg, &lp->dgo, now, &nq, err,
+		       sizeof(err)) != STORE_OK) {
+		log_err("digest: %s", err);
+		return -1;
+	}
+	if (nq > 0)
+		log_notice("digest: %zu email(s) queued", nq);
+	lp->digest_due = digest_next_due(lp->cfg, &lp->dgo, now);
+	return 0;
+}
+
 /* ---- One pass ----------------------------------------------------------- */
 
 /* Fires due steps, delivers, re-arms.  Store errors are logged and turn
@@ -271,6 +409,8 @@ loop_pass(struct loop *lp)
 	int failed = 0;
 
 	log_debug("pass");
+	if (loop_feeds(lp, now) != 0)
+		failed = 1;
 	if (lp->need_recompute) {
 		if (store_recompute_all(lp->st, now, err, sizeof(err)) ==
 		    STORE_OK) {
@@ -286,6 +426,8 @@ loop_pass(struct loop *lp)
 	}
 	if (nq > 0)
 		log_debug("%zu notification(s) queued", nq);
+	if (loop_digest(lp, now) != 0)
+		failed = 1;
 	if (deliver_run(lp->dl, now) != 0)
 		failed = 1;
 	lp->retry_at = failed ? now + LOOP_RETRY_SECS : 0;
@@ -308,6 +450,7 @@ loop_on_step(struct loop *lp)
 		 * past or away; recompute and re-arm. */
 		log_notice("the wall clock changed; recomputing the schedule");
 		lp->need_recompute = 1;
+		lp->digest_due = 1;
 	}
 	lp->armed_ns = -1;   /* forces loop_arm to set it again */
 	now_ns = loop_now_ns();
@@ -337,15 +480,19 @@ loop_on_tick(struct loop *lp)
 	return 0;
 }
 
-/* 1 when an inotify event names the database, its WAL or its journal. */
+/* 1 when an inotify event names the database, its WAL or its journal,
+ * or a feed sync request ("<db>-feedsync-NAME", from promisectl sync). */
 static int
 loop_is_db_name(const struct loop *lp, const char *name)
 {
 	static const char *const suffix[] = { "", "-wal", "-journal" };
+	static const char sync_prefix[] = "-feedsync-";
 	size_t blen = strlen(lp->db_base), i;
 
 	if (strncmp(name, lp->db_base, blen) != 0)
 		return 0;
+	if (strncmp(name + blen, sync_prefix, sizeof(sync_prefix) - 1) == 0)
+		return 1;
 	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
 		if (strcmp(name + blen, suffix[i]) == 0)
 			return 1;
@@ -435,6 +582,9 @@ loop_reload(struct loop *lp)
 		config_free(cfg);
 		return;
 	}
+	/* Sources keep their schedule; calendar holidays join the sites. */
+	feedpoll_set_config(lp->fp, cfg);
+	feedpoll_apply_holidays(lp->fp, cfg);
 	escalate_set_config(lp->esc, cfg);
 	deliver_set_config(lp->dl, cfg);
 	/* netsend may still read channels of the old config. */
@@ -443,6 +593,7 @@ loop_reload(struct loop *lp)
 	else
 		config_free(lp->cfg);
 	lp->cfg = cfg;
+	loop_digest_setup(lp);
 	if (store_recompute_all(lp->st, loop_now(), err, sizeof(err)) !=
 	    STORE_OK) {
 		log_err("cannot recompute the schedule: %s", err);
@@ -615,10 +766,20 @@ loop_new(struct store *st, struct escalate *esc, struct config *cfg,
 	}
 	lp->dl = deliver_new(st, esc, cfg, loop_net_watch, loop_net_timer, lp,
 			     err, errlen);
-	if (lp->dl == NULL || loop_start_http(lp, err, errlen) != 0) {
+	if (lp->dl == NULL) {
 		loop_free(lp);
 		return NULL;
 	}
+	/* Feeds fetch through deliver's netsend; their answers come back
+	 * here (deliver's jobs carry another kind). */
+	lp->fp = feedpoll_new(cfg, st, deliver_netsend(lp->dl));
+	deliver_set_other_done(lp->dl, loop_on_other_done, lp);
+	feedpoll_set_observer(lp->fp, loop_feed_observed, lp);
+	if (loop_start_http(lp, err, errlen) != 0) {
+		loop_free(lp);
+		return NULL;
+	}
+	loop_digest_setup(lp);
 	if (sd_watchdog_enabled(0, &lp->wd_usec) <= 0)
 		lp->wd_usec = 0;
 	loop_arm_tick(lp);
@@ -697,6 +858,10 @@ loop_run(struct loop *lp)
 		/* Answers free room for more rows and may move the next wake. */
 		if (deliver_take_answered(lp->dl) && !lp->stop)
 			pass = 1;
+		/* A fetch ended: its holidays may have changed, its next poll
+		 * is to be armed. */
+		if (lp->feeds_answered && !lp->stop)
+			pass = 1;
 		loop_free_retired(lp);
 		if (!pass && lp->armed_ns < 0)
 			loop_arm(lp);
@@ -712,8 +877,11 @@ loop_free(struct loop *lp)
 
 	if (lp == NULL)
 		return;
-	/* In-flight sends are abandoned before the config they read goes. */
+	/* In-flight sends are abandoned before the config they read goes;
+	 * netsend (inside deliver) before feedpoll, whose jobs it holds. */
 	deliver_free(lp->dl);
+	feedpoll_free(lp->fp);
+	free(lp->dgsites);
 	/* Before the config its routes read. */
 	httpd_free(lp->hd);
 	fds[0] = &lp->epfd;

@@ -346,6 +346,15 @@ test_once_per_manager_and_period(void **state)
 	notification_free_array(arr, cnt);
 }
 
+/* One promise made long before every instant of these tests: the
+ * database has been in service since 2026-11-02. */
+static void
+in_service(struct fx *f)
+{
+	add(f, "First promise", "alice", "desk", utc(2026, 11, 2, 9, 0),
+	    utc(2026, 11, 2, 17, 0));
+}
+
 static void
 test_outbox_carries_it(void **state)
 {
@@ -353,6 +362,7 @@ test_outbox_carries_it(void **state)
 	struct notification *claimed = NULL;
 	size_t n = 0;
 
+	in_service(f);
 	run(f, utc(2026, 11, 30, 7, 0), 3);
 	/* The daemon's claim takes them like any other row. */
 	assert_int_equal(store_outbox_claim(f->st, utc(2026, 11, 30, 7, 0), 10,
@@ -385,6 +395,7 @@ test_catch_up_after_downtime(void **state)
 
 	f->o.sites = no_nyc;
 	f->o.nsites = 1;
+	in_service(f);
 	/* Monday 2026-11-30 06:00Z, an hour before the instant: last week's
 	 * digest (of 11-23, for the week from 11-16) goes out. */
 	run(f, utc(2026, 11, 30, 6, 0), 2);
@@ -402,6 +413,26 @@ test_catch_up_after_downtime(void **state)
 	notification_free_array(arr, cnt);
 	/* The next Monday's comes on time. */
 	run(f, utc(2026, 12, 7, 7, 0), 2);
+}
+
+/* A database put in service on Wednesday 11-25 never sends the digest
+ * of an instant before that (Monday 11-23); its first is on 11-30. */
+static void
+test_no_catch_up_before_service(void **state)
+{
+	struct fx *f = *state;
+	static const struct digest_site no_nyc[] = {
+		{ .site = "nyc", .weekday = -1 },
+	};
+
+	f->o.sites = no_nyc;
+	f->o.nsites = 1;
+	run(f, utc(2026, 11, 25, 12, 0), 0);   /* no promise at all yet */
+	add(f, "Quote", "alice", "desk", utc(2026, 11, 25, 12, 0),
+	    utc(2026, 11, 26, 12, 0));
+	run(f, utc(2026, 11, 25, 12, 0), 0);
+	run(f, utc(2026, 11, 30, 6, 59), 0);
+	run(f, utc(2026, 11, 30, 7, 0), 2);    /* carol and boss */
 }
 
 static void
@@ -464,6 +495,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_outbox_carries_it, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_catch_up_after_downtime,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_catch_up_before_service,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_channel, setup,
