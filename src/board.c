@@ -174,7 +174,7 @@ basic_ok(const struct board *b, const char *auth)
 {
 	unsigned char dec[512];
 	const char *in = auth + 6;
-	size_t inlen, pad = 0, ulen;
+	size_t inlen, pad = 0, ulen, dlen;
 	int n, ok = 0;
 	char *colon;
 
@@ -187,14 +187,16 @@ basic_ok(const struct board *b, const char *auth)
 	if (n < 0)
 		return 0;
 	pad = (in[inlen - 1] == '=') + (inlen > 1 && in[inlen - 2] == '=');
-	dec[(size_t)n - pad] = '\0';
-	colon = strchr((char *)dec, ':');
+	dlen = (size_t)n - pad;
+	dec[dlen] = '\0';
+	/* Lengths from the decoded size, not strlen: "pw\0junk" must not
+	 * pass for "pw". */
+	colon = memchr(dec, ':', dlen);
 	if (colon != NULL) {
 		ulen = (size_t)(colon - (char *)dec);
 		/* Both compared, always, so timing tells nothing. */
 		ok = ct_equal((char *)dec, ulen, b->basic_user);
-		ok &= ct_equal(colon + 1, strlen(colon + 1),
-			       b->basic_password);
+		ok &= ct_equal(colon + 1, dlen - ulen - 1, b->basic_password);
 	}
 	OPENSSL_cleanse(dec, sizeof(dec));
 	return ok;
@@ -238,6 +240,22 @@ page_headers(const struct board *b, struct http_response *resp)
 	http_resp_header(resp, "X-Frame-Options", "DENY");
 }
 
+/* Where ?token= redirects to: the same path without the query.  The
+ * path arrives percent-decoded, so one with anything but plain URL
+ * characters (a CR/LF would void the Location header) goes to the board
+ * itself instead. */
+static const char *
+redirect_target(const struct http_request *req)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-._~";
+	const char *path = http_req_path(req);
+
+	if (path[0] != '/' || path[1] == '/' || path[strspn(path, ok)] != '\0')
+		return "/";
+	return path;
+}
+
 /* Fills resp with the refusal; 1 when the request may go on. */
 static int
 access_gate(const struct board *b, const struct http_request *req,
@@ -262,7 +280,7 @@ access_gate(const struct board *b, const struct http_request *req,
 		http_resp_set(resp, 303, "text/plain; charset=utf-8",
 			      "See the board.\n", 15);
 		http_resp_header(resp, "Set-Cookie", cookie);
-		http_resp_header(resp, "Location", http_req_path(req));
+		http_resp_header(resp, "Location", redirect_target(req));
 		http_resp_header(resp, "Referrer-Policy", "no-referrer");
 		free(cookie);
 		return 0;

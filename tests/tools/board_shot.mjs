@@ -2,9 +2,10 @@
 // (390x844) and wall-screen (1920x1080) size (light, and dark), takes a full-page screenshot
 // of each (and of a promise's timeline at phone size), and checks the
 // layout: four columns side by side on the wall screen, stacked on the
-// phone.  Fails on any console error or page error, on a request to
-// anything but the board's own origin, and when the token stays in the
-// address after the first answer.
+// phone; the page must hold no script and one meta refresh.  Fails on
+// any console error or page error, on a failed request or one answered
+// 4xx/5xx, on a request to anything but the board's own origin, and when
+// the token stays in the address after the first answer.
 //
 //   node board_shot.mjs URL ARTIFACT_DIR [NAME]
 //
@@ -49,6 +50,24 @@ function watch(page, tag) {
   });
   page.on('requestfailed', (req) =>
     problems.push(`${tag}: request failed: ${req.url()}`));
+  // The ?token= link answers 303 on purpose; any 4xx/5xx is a fault.
+  page.on('response', (resp) => {
+    if (resp.status() >= 400)
+      problems.push(`${tag}: ${resp.status()} for ${resp.url()}`);
+  });
+}
+
+// The board refreshes itself with a meta refresh and runs no script.
+async function selfRefreshing(page, tag) {
+  const r = await page.evaluate(() => ({
+    scripts: document.scripts.length,
+    refresh: [...document.querySelectorAll('meta[http-equiv="refresh" i]')]
+      .map((m) => m.content),
+  }));
+  if (r.scripts !== 0)
+    problems.push(`${tag}: ${r.scripts} script element(s)`);
+  if (r.refresh.length !== 1 || !/^\d+$/.test(r.refresh[0]))
+    problems.push(`${tag}: meta refresh ${JSON.stringify(r.refresh)}`);
 }
 
 // Top and left of each column, in page order.
@@ -83,6 +102,8 @@ async function shoot(size) {
       problems.push(`${size.tag}: status ${resp ? resp.status() : 'none'}`);
     if (page.url().includes('token='))
       problems.push(`${size.tag}: the token is still in the address: ${page.url()}`);
+    if (name === 'board')
+      await selfRefreshing(page, size.tag);
     const cols = await columns(page);
     if (cols.length === 4) {
       const sameRow = cols.every((c) => c.top === cols[0].top);

@@ -369,6 +369,17 @@ test_token_then_cookie(void **state)
 	struct reply r;
 	char buf[512], cookie[600], *semi;
 
+	/* A path that decodes to a CR/LF still gets a Location: the board. */
+	get(f, "/promise/1%0d%0aX-Evil:%20y?token=" TOKEN, NULL, NULL, &r);
+	assert_int_equal(r.status, 303);
+	assert_string_equal(header(&r, "Location", buf, sizeof(buf)), "/");
+	assert_null(header(&r, "X-Evil", buf, sizeof(buf)));
+	free(r.body);
+	get(f, "/promise/1?token=" TOKEN, NULL, NULL, &r);
+	assert_int_equal(r.status, 303);
+	assert_string_equal(header(&r, "Location", buf, sizeof(buf)),
+			    "/promise/1");
+	free(r.body);
 	get(f, "/?token=" TOKEN, NULL, NULL, &r);
 	assert_int_equal(r.status, 303);
 	assert_string_equal(header(&r, "Location", buf, sizeof(buf)), "/");
@@ -420,6 +431,10 @@ test_basic_auth(void **state)
 	free(r.body);
 	/* wall:wrong */
 	get(f, "/", "Authorization: Basic d2FsbDp3cm9uZw==", NULL, &r);
+	assert_int_equal(r.status, 401);
+	free(r.body);
+	/* wall:wall-pass\0x: the password is not cut at a NUL byte */
+	get(f, "/", "Authorization: Basic d2FsbDp3YWxsLXBhc3MAeA==", NULL, &r);
 	assert_int_equal(r.status, 401);
 	free(r.body);
 	/* wall:wall-pass */
