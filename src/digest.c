@@ -445,8 +445,8 @@ digest_render(struct store *st, const struct config *cfg,
 
 /* ---- Queueing ---------------------------------------------------------- */
 
-static const struct cfg_channel *
-email_channel(const struct config *cfg, const struct digest_opts *o)
+const struct cfg_channel *
+digest_channel(const struct config *cfg, const struct digest_opts *o)
 {
 	size_t i;
 
@@ -579,7 +579,7 @@ digest_run(struct store *st, const struct config *cfg,
 		queued = &dummy;
 	*queued = 0;
 	memset(&j, 0, sizeof(j));
-	j.ch = email_channel(cfg, o);
+	j.ch = digest_channel(cfg, o);
 	if (j.ch == NULL || (j.ch->type != CFG_CHANNEL_SMTP &&
 			     j.ch->type != CFG_CHANNEL_MAILDIR &&
 			     j.ch->type != CFG_CHANNEL_LOG)) {

@@ -57,6 +57,11 @@ int digest_period(const struct config *cfg, const struct digest_opts *o,
 int64_t digest_next_due(const struct config *cfg,
 			const struct digest_opts *o, int64_t now);
 
+/* The channel digests go through: o->channel, else the first smtp
+ * channel, else the first maildir one; NULL when there is none. */
+const struct cfg_channel *digest_channel(const struct config *cfg,
+					 const struct digest_opts *o);
+
 /* Queues, for every site whose latest digest instant is <= now, one
  * email per manager of that site for that period unless it was queued
  * already.  *queued (may be NULL) gets how many were queued now.  A

@@ -330,23 +330,6 @@ loop_feeds(struct loop *lp, int64_t now)
 	return 0;
 }
 
-/* The channel the digest goes through, as digest_run chooses it. */
-static const struct cfg_channel *
-loop_digest_channel(const struct config *cfg)
-{
-	size_t i;
-
-	if (cfg->digest.channel != NULL)
-		return config_channel(cfg, cfg->digest.channel);
-	for (i = 0; i < cfg->nchannels; i++)
-		if (cfg->channels[i].type == CFG_CHANNEL_SMTP)
-			return &cfg->channels[i];
-	for (i = 0; i < cfg->nchannels; i++)
-		if (cfg->channels[i].type == CFG_CHANNEL_MAILDIR)
-			return &cfg->channels[i];
-	return NULL;
-}
-
 /* The digest options of lp->cfg; the digest runs at the next pass (a
  * catch-up after start-up or a reload; it never sends a period twice). */
 static void
@@ -370,7 +353,7 @@ loop_digest_setup(struct loop *lp)
 	lp->dgo.channel = cfg->digest.channel;
 	lp->dgo.public_url = httpd_section(cfg) != NULL ? cfg->http.public_url
 						       : NULL;
-	lp->digest_on = loop_digest_channel(cfg) != NULL;
+	lp->digest_on = digest_channel(cfg, &lp->dgo) != NULL;
 	lp->digest_due = 1;
 	if (!lp->digest_on)
 		log_info("digest: no smtp or maildir channel; no weekly digest");
