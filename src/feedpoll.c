@@ -219,6 +219,16 @@ out:
 /* ------------------------------------------------------------------ */
 /* The feeds table                                                     */
 
+/* The feeds-table row of a source (owned): a feed's name, or
+ * "holidays:<site>" for a site's holiday calendar.  Feed names cannot
+ * hold ':', so a feed named like a site never shares its row. */
+static char *
+row_name(const struct cfg_feed *fd)
+{
+	return fd->holidays ? xasprintf("holidays:%s", fd->name)
+			    : xstrdup(fd->name);
+}
+
 /* Records the outcome of one attempt; rep NULL: a fetch error (err). */
 static void
 record(struct store *st, const struct cfg_feed *fd, int64_t now,
@@ -226,13 +236,13 @@ record(struct store *st, const struct cfg_feed *fd, int64_t now,
        const char *lastmod, const char *err)
 {
 	struct store_feed_status s;
-	char e[256];
+	char e[256], *row = row_name(fd);
 
 	memset(&s, 0, sizeof(s));
-	if (store_feed_status_get(st, fd->name, &s, e, sizeof(e)) != STORE_OK)
+	if (store_feed_status_get(st, row, &s, e, sizeof(e)) != STORE_OK)
 		memset(&s, 0, sizeof(s));
 	free(s.name);
-	s.name = xstrdup(fd->name);
+	s.name = row;
 	free(s.url);
 	s.url = xstrdup(fd->url);
 	s.last_try_at = now;
@@ -420,13 +430,15 @@ static void
 validators(struct feedpoll *fp, struct fp_source *s, int full,
 	   struct store_feed_status *st)
 {
-	char e[200];
+	char e[200], *row;
 
 	memset(st, 0, sizeof(*st));
 	if (full || (s->holidays && !s->loaded))
 		return;
-	if (store_feed_status_get(fp->st, s->name, st, e, sizeof(e)) != STORE_OK)
+	row = row_name(s->cfg);
+	if (store_feed_status_get(fp->st, row, st, e, sizeof(e)) != STORE_OK)
 		memset(st, 0, sizeof(*st));
+	free(row);
 }
 
 /* A file source, at once. */

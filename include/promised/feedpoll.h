@@ -5,7 +5,9 @@
  * conditional GET through netsend (files are read directly); a 200 is
  * mapped with feed_parse and applied with store_feed_sync, a 304 only
  * updates the feeds table.  A failed or refused answer marks the feed
- * failing with the reason and leaves its promises as they are.
+ * failing with the reason and leaves its promises as they are.  A site's
+ * holiday calendar has its row in the feeds table (and its /metrics
+ * label) as "holidays:<site>", apart from a feed of the same name.
  *
  * Holidays from calendars are kept in memory per site;
  * feedpoll_apply_holidays merges them into the sites of a config.
