@@ -8,7 +8,7 @@ tzdata"
 PROMISED_TEST_DEPS="libcmocka-dev sqlite3 python3 python3-aiosmtpd python3-icalendar
 openssl strace libclang-rt-14-dev prometheus
 systemd procps chromium nodejs curl radicale faketime
-clang"
+clang nginx-light"
 
 deps_missing() {
 	local pkg missing=""
@@ -36,6 +36,34 @@ deps_install() {
 	echo "installing:$missing"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
+	deps_no_services_begin
 	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $missing
+	if ! apt-get install -y -qq --no-install-recommends $missing; then
+		deps_no_services_end
+		exit 1
+	fi
+	deps_no_services_end
+}
+
+# Some test peers (nginx-light, radicale, prometheus) are packaged as
+# services that start on install; the tests run their own instances on
+# free ports, and a system nginx wanting port 80 could even make the
+# install fail.  Debian's policy-rc.d hook (exit 101: "not allowed")
+# keeps them from starting; a hook the machine already has is left alone.
+DEPS_POLICY=/usr/sbin/policy-rc.d
+DEPS_POLICY_OURS=
+
+deps_no_services_begin() {
+	[ -e "$DEPS_POLICY" ] && return 0
+	printf '#!/bin/sh\n# scripts/lib/deps.sh: no service starts while it installs\nexit 101\n' >"$DEPS_POLICY"
+	chmod 755 "$DEPS_POLICY"
+	DEPS_POLICY_OURS=1
+	trap deps_no_services_end EXIT
+}
+
+deps_no_services_end() {
+	if [ -n "$DEPS_POLICY_OURS" ]; then
+		rm -f "$DEPS_POLICY"
+		DEPS_POLICY_OURS=
+	fi
 }
