@@ -36,6 +36,16 @@ cleanup_common() {
 }
 trap cleanup_common EXIT
 
+# hours_always_open: the `hours:` of a site open around the clock, for a
+# config written under `sites: ID:`.
+hours_always_open() {
+	local d
+	echo "    hours:"
+	for d in mon tue wed thu fri sat sun; do
+		echo "      $d: [00:00-24:00]"
+	done
+}
+
 # write_config [SAFETY_SWEEP]: a UTC site open around the clock, alice
 # (manager carol) in team desk (lead carol), and the policy `fast` with
 # steps seconds apart.  Steps and their instants relative to due:
@@ -51,14 +61,7 @@ default_policy: fast
 sites:
   hq:
     timezone: UTC
-    hours:
-      mon: [00:00-24:00]
-      tue: [00:00-24:00]
-      wed: [00:00-24:00]
-      thu: [00:00-24:00]
-      fri: [00:00-24:00]
-      sat: [00:00-24:00]
-      sun: [00:00-24:00]
+$(hours_always_open)
 staff:
   - id: carol
     name: Carol Lead

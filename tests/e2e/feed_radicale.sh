@@ -34,32 +34,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-mkdir -p "$TMP/radicale"
-cat >"$TMP/radicale/config" <<EOF
-[server]
-hosts = 127.0.0.1:$PORT
-[auth]
-type = none
-[rights]
-type = owner_only
-[storage]
-filesystem_folder = $TMP/radicale/collections
-[logging]
-level = debug
-mask_passwords = True
-EOF
-"$PY" -m radicale --config "$TMP/radicale/config" >"$TMP/radicale/log" 2>&1 &
-RPID=$!
-for _ in $(seq 100); do
-	if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then
-		break
-	fi
-	kill -0 "$RPID" 2>/dev/null || { cat "$TMP/radicale/log" >&2; fail "radicale exited"; }
-	sleep 0.1
-done
-curl -s -o /dev/null "http://127.0.0.1:$PORT/" ||
-	{ cat "$TMP/radicale/log" >&2; fail "radicale did not start on port $PORT"; }
+. "$(dirname "$0")/radicale.bash"
+start_radicale debug
+PORT=$RPORT
 
 BASE="http://127.0.0.1:$PORT/alice/cal"
 dav() {

@@ -43,14 +43,7 @@ templates:
 sites:
   hq:
     timezone: UTC
-    hours:
-      mon: [00:00-24:00]
-      tue: [00:00-24:00]
-      wed: [00:00-24:00]
-      thu: [00:00-24:00]
-      fri: [00:00-24:00]
-      sat: [00:00-24:00]
-      sun: [00:00-24:00]
+$(hours_always_open)
 staff:
   - id: carol
     name: Carol Lead
