@@ -397,6 +397,33 @@ holidays_store(struct feedpoll *fp, struct fp_source *s, int64_t *days,
 	s->loaded = 1;
 }
 
+/* One info line for a sync that changed something ("feed desk: 2 added,
+ * 1 moved"); an unchanged feed stays quiet. */
+static void
+log_changes(const char *name, const struct store_feed_result *r)
+{
+	const struct { const char *what; size_t n; } c[] = {
+		{ "added", r->added }, { "moved", r->moved },
+		{ "updated", r->updated }, { "completed", r->completed },
+		{ "cancelled", r->cancelled }, { "removed", r->removed },
+		{ "reopened", r->reopened }, { "invalid", r->invalid },
+	};
+	char line[300] = "";
+	size_t i, len = 0;
+	int w;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		if (c[i].n == 0 || len >= sizeof(line))
+			continue;
+		w = snprintf(line + len, sizeof(line) - len, "%s%zu %s",
+			     len > 0 ? ", " : "", c[i].n, c[i].what);
+		if (w > 0)
+			len += (size_t)w;
+	}
+	if (len > 0)
+		log_info("feed %s: %s", name, line);
+}
+
 /* Applies an answer (data NULL: not modified) and records it. */
 static void
 source_apply(struct feedpoll *fp, struct fp_source *s, const char *data,
@@ -422,6 +449,8 @@ source_apply(struct feedpoll *fp, struct fp_source *s, const char *data,
 	}
 	if (rep->failed)
 		log_warn("feed %s: %s", fd->name, rep->error);
+	else if (data != NULL && !fd->holidays)
+		log_changes(fd->name, &rep->res);
 	record(fp->st, fd, now, rep, etag, lastmod, NULL);
 }
 

@@ -222,6 +222,10 @@ q "SELECT detail FROM events e JOIN promises p ON p.id = e.promise_id
 q "SELECT detail FROM events e JOIN promises p ON p.id = e.promise_id
 	WHERE p.ref = 'feed:desk:c-1' ORDER BY e.id DESC LIMIT 1" |
 	grep -q 'gone from feed desk' || fail "c-1: the cancel event does not name feed desk"
+# The administrator sees what the poll did: d-1 new, a-1 moved, b-1
+# completed, c-1 gone.
+grep -q 'feed desk: 1 added, 1 moved, 1 completed, 1 removed$' "$LOG" ||
+	fail "no log line saying what desk's poll changed: $(grep 'feed desk' "$LOG")"
 
 check "web's timed poll is a conditional GET answered 304, counted in /metrics"
 wait_for 10 "web: no second request" test "$(nreceived)" -ge 2
