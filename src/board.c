@@ -30,6 +30,8 @@
 #define BOARD_SOON (2 * 3600)
 #define BOARD_RATE_PERIOD (30 * 86400)
 #define BOARD_LIST_LIMIT 5000
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define BOARD_CSP "default-src 'none'; style-src 'unsafe-inline'; " \
 	"img-src 'self' data:"
 #define HTML_TYPE "text/html; charset=utf-8"
@@ -658,6 +660,7 @@ board_render(struct board *b, int64_t now, char **out, size_t *len,
 	enum column *cols = NULL;
 	struct sbuf sb = { 0 };
 	size_t n = 0, i;
+	const char *zone;
 	char when[64];
 	int c, rc;
 
@@ -668,10 +671,19 @@ board_render(struct board *b, int64_t now, char **out, size_t *len,
 	for (i = 0; i < n; i++)
 		cols[i] = column_of(b->cfg, &ps[i], now);
 	page_open(b, &sb, "Promises — board");
-	cal_format_local(zone_of_site(b->cfg, NULL), now, 0, when, sizeof(when));
+	zone = zone_of_site(b->cfg, NULL);
+	cal_format_local(zone, now, 0, when, sizeof(when));
 	sb_puts(&sb, "<header><h1>Promises</h1><p class=\"now\">As of ");
 	sb_esc(&sb, when);
-	sb_puts(&sb, "</p></header>\n<main class=\"cols\">\n");
+	sb_puts(&sb, " (");
+	sb_esc(&sb, zone);
+	sb_puts(&sb, ")</p>");
+	/* Ordered by due, so what is cut off is due last: say so rather
+	 * than let a wall screen look complete. */
+	if (n >= BOARD_LIST_LIMIT)
+		sb_puts(&sb, "<p class=\"now\">Only the " STR(BOARD_LIST_LIMIT)
+			" open promises due first are shown.</p>");
+	sb_puts(&sb, "</header>\n<main class=\"cols\">\n");
 	for (c = 0; c < COL_COUNT; c++)
 		column_html(b, &sb, (enum column)c, ps, cols, n, now);
 	sb_puts(&sb, "</main>\n");

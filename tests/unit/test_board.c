@@ -461,6 +461,9 @@ test_columns(void **state)
 			       "content=\"30\">"));
 	assert_null(strstr(r.body, "<script"));
 	assert_null(strstr(r.body, "src=\"http"));
+	/* The clock of a wall screen says which zone it speaks. */
+	assert_non_null(strstr(r.body, "(Europe/Brussels)</p>"));
+	assert_null(strstr(r.body, "open promises due first are shown"));
 
 	c = column(r.body, "lapsed");
 	assert_non_null(strstr(c, "Lapsed quote"));
