@@ -97,26 +97,29 @@ EOF
 	fail "the daemon does not accept the digest config (sites.hq.digest," \
 		"digest.channel) yet: $(cat "$TMP/check.out")"
 
-# at TIME CMD...: runs CMD with the clock starting at TIME (UTC).
-at() {
-	local t=$1
-	shift
-	TZ=UTC faketime -f "@$t" "$@"
-}
-
 # The daemon gets libfaketime preloaded rather than the faketime wrapper:
 # the wrapper forks, so PID would be the wrapper's and a SIGTERM would
 # never reach the daemon.  ASan must then accept a library before it.
 FAKETIME_LIB=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -n 1)
 [ -n "$FAKETIME_LIB" ] || fail "libfaketime.so.1 is not installed"
+FAKETIME_ASAN="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+
+# at TIME CMD...: runs CMD with the clock starting at TIME (UTC).
+at() {
+	local t=$1
+	shift
+	TZ=UTC LD_PRELOAD="$FAKETIME_LIB" FAKETIME="@$t" \
+		ASAN_OPTIONS="$FAKETIME_ASAN" "$@"
+}
 
 start_at() {
 	local mark i
 	mark=$(grep -c 'ready' "$LOG" 2>/dev/null || true)
+	# Not through at(): a backgrounded function is a subshell, and PID
+	# must be the daemon's own.
 	TZ=UTC LD_PRELOAD="$FAKETIME_LIB" FAKETIME="@$1" \
-		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
-		"$PD" --config "$CFG" --db "$DB" --foreground \
-		--log-level debug 2>>"$LOG" &
+		ASAN_OPTIONS="$FAKETIME_ASAN" "$PD" --config "$CFG" --db "$DB" \
+		--foreground --log-level debug 2>>"$LOG" &
 	PID=$!
 	for i in $(seq 600); do
 		kill -0 "$PID" 2>/dev/null || fail "promised exited during start-up"
