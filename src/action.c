@@ -7,7 +7,6 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 #include "promised/http.h"
 #include "promised/log.h"
 #include "promised/promise.h"
+#include "promised/sbuf.h"
 #include "promised/store.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
@@ -348,71 +348,11 @@ action_token_check(const struct action_opts *o, const char *token,
 	return ACTION_TOKEN_OK;
 }
 
-/* ---- a growing text buffer ----------------------------------------- */
-
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-buf_add(struct buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = xreallocarray(b->p, b->cap, 1);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-buf_puts(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-static void __attribute__((format(printf, 2, 3)))
-buf_printf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n <= 0)
-		return;
-	if (b->len + (size_t)n + 1 > b->cap) {
-		b->cap = (b->len + (size_t)n + 1) * 2;
-		b->p = xreallocarray(b->p, b->cap, 1);
-	}
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-/* Escapes text for HTML element content and attribute values. */
-static void
-buf_html(struct buf *b, const char *s)
-{
-	for (; s != NULL && *s != '\0'; s++) {
-		switch (*s) {
-		case '&': buf_puts(b, "&amp;"); break;
-		case '<': buf_puts(b, "&lt;"); break;
-		case '>': buf_puts(b, "&gt;"); break;
-		case '"': buf_puts(b, "&quot;"); break;
-		case '\'': buf_puts(b, "&#39;"); break;
-		default: buf_add(b, s, 1); break;
-		}
-	}
-}
+/* ---- text helpers ------------------------------------------------- */
 
 /* Appends tmpl with its "{}" replaced by arg (HTML-escaped when html). */
 static void
-buf_subst(struct buf *b, const char *tmpl, const char *arg, int html)
+buf_subst(struct sbuf *b, const char *tmpl, const char *arg, int html)
 {
 	const char *at = strstr(tmpl, "{}");
 	size_t pre = at != NULL ? (size_t)(at - tmpl) : strlen(tmpl);
@@ -420,17 +360,17 @@ buf_subst(struct buf *b, const char *tmpl, const char *arg, int html)
 	if (html) {
 		char *head = xstrndup(tmpl, pre);
 
-		buf_html(b, head);
+		sbuf_html(b, head);
 		free(head);
 		if (at != NULL)
-			buf_html(b, arg);
-		buf_html(b, at != NULL ? at + 2 : "");
+			sbuf_html(b, arg);
+		sbuf_html(b, at != NULL ? at + 2 : "");
 		return;
 	}
-	buf_add(b, tmpl, pre);
+	sbuf_add(b, tmpl, pre);
 	if (at != NULL) {
-		buf_puts(b, arg != NULL ? arg : "");
-		buf_puts(b, at + 2);
+		sbuf_puts(b, arg != NULL ? arg : "");
+		sbuf_puts(b, at + 2);
 	}
 }
 
@@ -629,21 +569,21 @@ static const char page_css[] =
 	".ok{color:#166534}.bad{color:#991b1b}.note{color:#52606d}";
 
 static void
-page_begin(struct buf *b, const struct lang *l, const char *title)
+page_begin(struct sbuf *b, const struct lang *l, const char *title)
 {
-	buf_printf(b, "<!DOCTYPE html>\n<html lang=\"%s\"><head>"
-		   "<meta charset=\"utf-8\"><meta name=\"viewport\" "
-		   "content=\"width=device-width,initial-scale=1\">"
-		   "<link rel=\"icon\" href=\"data:,\"><title>", l->code);
-	buf_html(b, title);
-	buf_printf(b, "</title><style>%s</style></head><body><main>",
-		   page_css);
+	sbuf_printf(b, "<!DOCTYPE html>\n<html lang=\"%s\"><head>"
+		    "<meta charset=\"utf-8\"><meta name=\"viewport\" "
+		    "content=\"width=device-width,initial-scale=1\">"
+		    "<link rel=\"icon\" href=\"data:,\"><title>", l->code);
+	sbuf_html(b, title);
+	sbuf_printf(b, "</title><style>%s</style></head><body><main>",
+		    page_css);
 }
 
 static void
-page_end(struct buf *b, struct action_reply *out, int status)
+page_end(struct sbuf *b, struct action_reply *out, int status)
 {
-	buf_puts(b, "</main></body></html>\n");
+	sbuf_puts(b, "</main></body></html>\n");
 	out->status = status;
 	out->content_type = "text/html; charset=utf-8";
 	out->body = b->p;
@@ -656,37 +596,37 @@ static void
 page_simple(struct action_reply *out, const struct lang *l, int status,
 	    const char *cls, const char *head, const char *text)
 {
-	struct buf b = { 0 };
+	struct sbuf b = { 0 };
 
 	page_begin(&b, l, head);
-	buf_printf(&b, "<h1 class=\"%s\">", cls);
-	buf_html(&b, head);
-	buf_puts(&b, "</h1><p>");
-	buf_html(&b, text);
-	buf_puts(&b, "</p>");
+	sbuf_printf(&b, "<h1 class=\"%s\">", cls);
+	sbuf_html(&b, head);
+	sbuf_puts(&b, "</h1><p>");
+	sbuf_html(&b, text);
+	sbuf_puts(&b, "</p>");
 	page_end(&b, out, status);
 }
 
 static void
-summary(struct buf *b, const struct action_opts *o, const struct lang *l,
+summary(struct sbuf *b, const struct action_opts *o, const struct lang *l,
 	const struct promise *p)
 {
 	char due[64];
 
 	local_time(o, p, p->due_at, due, sizeof(due));
-	buf_puts(b, "<p class=\"t\">");
-	buf_html(b, p->title);
-	buf_puts(b, "</p><dl>");
+	sbuf_puts(b, "<p class=\"t\">");
+	sbuf_html(b, p->title);
+	sbuf_puts(b, "</p><dl>");
 	if (nonempty(p->customer_name)) {
-		buf_printf(b, "<dt>%s</dt><dd>", l->customer);
-		buf_html(b, p->customer_name);
-		buf_puts(b, "</dd>");
+		sbuf_printf(b, "<dt>%s</dt><dd>", l->customer);
+		sbuf_html(b, p->customer_name);
+		sbuf_puts(b, "</dd>");
 	}
-	buf_printf(b, "<dt>%s</dt><dd>", l->due);
-	buf_html(b, due);
-	buf_printf(b, "</dd><dt>%s</dt><dd>", l->owner);
-	buf_html(b, staff_name(o, p->owner));
-	buf_puts(b, "</dd></dl>");
+	sbuf_printf(b, "<dt>%s</dt><dd>", l->due);
+	sbuf_html(b, due);
+	sbuf_printf(b, "</dd><dt>%s</dt><dd>", l->owner);
+	sbuf_html(b, staff_name(o, p->owner));
+	sbuf_puts(b, "</dd></dl>");
 }
 
 static const char *
@@ -699,7 +639,7 @@ team_of_staff(const struct action_opts *o, const char *id)
 
 /* Colleagues to hand over to: the owner's team first, then the rest. */
 static void
-colleague_select(struct buf *b, const struct action_opts *o,
+colleague_select(struct sbuf *b, const struct action_opts *o,
 		 const struct lang *l, const struct promise *p)
 {
 	const char *team = nonempty(p->team) ? p->team :
@@ -708,8 +648,8 @@ colleague_select(struct buf *b, const struct action_opts *o,
 	size_t i;
 	int pass, same;
 
-	buf_printf(b, "<label for=\"to\">%s</label><select id=\"to\" "
-		   "name=\"to\" required>", l->to);
+	sbuf_printf(b, "<label for=\"to\">%s</label><select id=\"to\" "
+		    "name=\"to\" required>", l->to);
 	for (pass = 0; pass < 2 && o->cfg != NULL; pass++) {
 		for (i = 0; i < o->cfg->nstaff; i++) {
 			s = &o->cfg->staff[i];
@@ -718,14 +658,14 @@ colleague_select(struct buf *b, const struct action_opts *o,
 			if (same != (pass == 0) ||
 			    (p->owner != NULL && strcmp(s->id, p->owner) == 0))
 				continue;
-			buf_puts(b, "<option value=\"");
-			buf_html(b, s->id);
-			buf_puts(b, "\">");
-			buf_html(b, nonempty(s->name) ? s->name : s->id);
-			buf_puts(b, "</option>");
+			sbuf_puts(b, "<option value=\"");
+			sbuf_html(b, s->id);
+			sbuf_puts(b, "\">");
+			sbuf_html(b, nonempty(s->name) ? s->name : s->id);
+			sbuf_puts(b, "</option>");
 		}
 	}
-	buf_puts(b, "</select>");
+	sbuf_puts(b, "</select>");
 }
 
 static void
@@ -733,33 +673,33 @@ page_confirm(struct action_reply *out, const struct action_opts *o,
 	     const struct lang *l, const struct action_token *t,
 	     const struct promise *p, int64_t now, const char *problem)
 {
-	struct buf b = { 0 };
+	struct sbuf b = { 0 };
 	char until[64];
 
 	local_time(o, p, snooze_until(o, p, now, 0), until, sizeof(until));
 	page_begin(&b, l, l->button[t->action]);
-	buf_puts(&b, "<h1>");
+	sbuf_puts(&b, "<h1>");
 	buf_subst(&b, l->question[t->action], until, 1);
-	buf_puts(&b, "</h1>");
+	sbuf_puts(&b, "</h1>");
 	summary(&b, o, l, p);
 	if (problem != NULL) {
-		buf_puts(&b, "<p class=\"bad\">");
-		buf_html(&b, problem);
-		buf_puts(&b, "</p>");
+		sbuf_puts(&b, "<p class=\"bad\">");
+		sbuf_html(&b, problem);
+		sbuf_puts(&b, "</p>");
 	}
 	/* No action attribute: the form posts to this very URL. */
-	buf_puts(&b, "<form method=\"post\">");
+	sbuf_puts(&b, "<form method=\"post\">");
 	if (t->action == ACTION_HANDOVER)
 		colleague_select(&b, o, l, p);
-	buf_puts(&b, "<button type=\"submit\">");
-	buf_html(&b, l->button[t->action]);
-	buf_puts(&b, "</button></form>");
+	sbuf_puts(&b, "<button type=\"submit\">");
+	sbuf_html(&b, l->button[t->action]);
+	sbuf_puts(&b, "</button></form>");
 	page_end(&b, out, problem != NULL ? 400 : 200);
 }
 
 /* The localized sentence for a stored result ("snooze:<until>" ...). */
 static void
-result_text(struct buf *b, const struct action_opts *o, const struct lang *l,
+result_text(struct sbuf *b, const struct action_opts *o, const struct lang *l,
 	    const struct promise *p, const char *result, int html)
 {
 	const char *colon = strchr(result, ':');
@@ -789,20 +729,20 @@ page_result(struct action_reply *out, const struct action_opts *o,
 	    const struct lang *l, const struct promise *p, const char *result,
 	    int64_t used_at)
 {
-	struct buf b = { 0 };
+	struct sbuf b = { 0 };
 	char when[64];
 
 	page_begin(&b, l, used_at != 0 ? l->already : l->done);
-	buf_printf(&b, "<h1 class=\"ok\">%s</h1>",
-		   used_at != 0 ? l->already : l->done);
-	buf_puts(&b, "<p id=\"result\">");
+	sbuf_printf(&b, "<h1 class=\"ok\">%s</h1>",
+		    used_at != 0 ? l->already : l->done);
+	sbuf_puts(&b, "<p id=\"result\">");
 	result_text(&b, o, l, p, result, 1);
-	buf_puts(&b, "</p>");
+	sbuf_puts(&b, "</p>");
 	if (used_at != 0) {
 		local_time(o, p, used_at, when, sizeof(when));
-		buf_puts(&b, "<p class=\"note\">");
+		sbuf_puts(&b, "<p class=\"note\">");
 		buf_subst(&b, l->already_at, when, 1);
-		buf_puts(&b, "</p>");
+		sbuf_puts(&b, "</p>");
 	}
 	summary(&b, o, l, p);
 	page_end(&b, out, 200);
@@ -1141,7 +1081,7 @@ action_sms_twilio_valid(const char *auth_token, const char *url,
 			size_t n, const char *sig)
 {
 	struct param_ix *ix;
-	struct buf b = { 0 };
+	struct sbuf b = { 0 };
 	unsigned char mac[20];
 	unsigned int maclen = sizeof(mac);
 	char want[32];
@@ -1156,17 +1096,17 @@ action_sms_twilio_valid(const char *auth_token, const char *url,
 		ix[i].value = values[i];
 	}
 	qsort(ix, n, sizeof(*ix), param_cmp);
-	buf_puts(&b, url);
+	sbuf_puts(&b, url);
 	for (i = 0; i < n; i++) {
-		buf_puts(&b, ix[i].name);
-		buf_puts(&b, ix[i].value);
+		sbuf_puts(&b, ix[i].name);
+		sbuf_puts(&b, ix[i].value);
 	}
 	HMAC(EVP_sha1(), auth_token, (int)strlen(auth_token),
 	     (const unsigned char *)b.p, b.len, mac, &maclen);
 	b64_encode(mac, sizeof(mac), 0, want);
 	ok = const_streq(want, sig);
 	free(ix);
-	free(b.p);
+	sbuf_free(&b);
 	return ok;
 }
 
@@ -1178,7 +1118,7 @@ action_sms_standard_valid(const char *secret, const char *id,
 	unsigned char key[256], mac[MAC_LEN];
 	unsigned int maclen = MAC_LEN;
 	char want[64], *copy = NULL, *save = NULL, *e;
-	struct buf b = { 0 };
+	struct sbuf b = { 0 };
 	int64_t ts;
 	long klen;
 	int ok = 0;
@@ -1192,8 +1132,8 @@ action_sms_standard_valid(const char *secret, const char *id,
 	klen = b64_decode(secret, strlen(secret), 0, key, sizeof(key));
 	if (klen <= 0)
 		goto out;
-	buf_printf(&b, "%s.%s.", id, timestamp);
-	buf_add(&b, body != NULL ? body : "", body != NULL ? len : 0);
+	sbuf_printf(&b, "%s.%s.", id, timestamp);
+	sbuf_add(&b, body != NULL ? body : "", body != NULL ? len : 0);
 	HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)b.p, b.len,
 	     mac, &maclen);
 	b64_encode(mac, MAC_LEN, 0, want);
@@ -1206,7 +1146,7 @@ action_sms_standard_valid(const char *secret, const char *id,
 out:
 	OPENSSL_cleanse(key, sizeof(key));
 	free(copy);
-	free(b.p);
+	sbuf_free(&b);
 	return ok;
 }
 
@@ -1253,19 +1193,19 @@ static void
 sms_answer(const struct action_opts *o, const char *text,
 	   struct action_reply *out)
 {
-	struct buf b = { 0 };
+	struct sbuf b = { 0 };
 	json_t *j;
 
 	out->status = 200;
 	if (o->sms_provider == ACTION_SMS_TWILIO) {
-		buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-			 "<Response>");
+		sbuf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			  "<Response>");
 		if (text != NULL) {
-			buf_puts(&b, "<Message>");
-			buf_html(&b, text);
-			buf_puts(&b, "</Message>");
+			sbuf_puts(&b, "<Message>");
+			sbuf_html(&b, text);
+			sbuf_puts(&b, "</Message>");
 		}
-		buf_puts(&b, "</Response>\n");
+		sbuf_puts(&b, "</Response>\n");
 		out->content_type = "text/xml; charset=utf-8";
 		out->body = b.p;
 		out->len = b.len;
@@ -1323,7 +1263,7 @@ sms_field(const struct action_sms_in *in, json_t *body, const char *name)
 
 static void
 sms_command(const struct action_opts *o, const struct cfg_staff *who,
-	    const struct action_sms_cmd *cmd, struct buf *text)
+	    const struct action_sms_cmd *cmd, struct sbuf *text)
 {
 	const struct lang *l = lang_by_code(who->locale);
 	struct notification n;
@@ -1346,17 +1286,17 @@ sms_command(const struct action_opts *o, const struct cfg_staff *who,
 	snprintf(actor, sizeof(actor), "sms:%s", who->id);
 	rc = act(o, cmd->action, &p, NULL, cmd->duration, actor, now, result,
 		 sizeof(result), err, sizeof(err));
-	buf_printf(text, "%s: ", code);
+	sbuf_printf(text, "%s: ", code);
 	if (rc == STORE_OK) {
 		log_info("action: %s on promise %" PRId64 " by %s (%s)",
 			 action_kind_name(cmd->action), p.id, actor, result);
 		result_text(text, o, l, &p, result, 0);
 	} else if (rc == STORE_CONFLICT) {
-		buf_puts(text, l->conflict);
+		sbuf_puts(text, l->conflict);
 	} else {
 		log_err("action: sms %s on promise %" PRId64 ": %s",
 			action_kind_name(cmd->action), p.id, err);
-		buf_puts(text, l->error);
+		sbuf_puts(text, l->error);
 	}
 out:
 	notification_clear(&n);
@@ -1369,7 +1309,7 @@ action_sms(const struct action_opts *o, const struct action_sms_in *in,
 {
 	struct action_sms_cmd cmd;
 	const struct cfg_staff *who;
-	struct buf text = { 0 };
+	struct sbuf text = { 0 };
 	json_t *json = NULL;
 	char *from = NULL, *msg = NULL;
 
@@ -1397,11 +1337,11 @@ action_sms(const struct action_opts *o, const struct action_sms_in *in,
 	else if (who != NULL && cmd.verb == ACTION_SMS_COMMAND)
 		sms_command(o, who, &cmd, &text);
 	else
-		buf_puts(&text, lang_by_code(who != NULL ? who->locale :
+		sbuf_puts(&text, lang_by_code(who != NULL ? who->locale :
 					     cmd.lang)->sms_help);
 	if (out->body == NULL)
 		sms_answer(o, text.p != NULL ? text.p : "", out);
-	free(text.p);
+	sbuf_free(&text);
 	free(from);
 	free(msg);
 	json_decref(json);

@@ -23,6 +23,7 @@
 #include "promised/log.h"
 #include "promised/phrase.h"
 #include "promised/promise.h"
+#include "promised/sbuf.h"
 #include "promised/store.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
@@ -140,74 +141,44 @@ api_metrics_count_feed(struct api_metrics *m, const char *feed,
 
 /* ---- Prometheus text -------------------------------------------------- */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-buf_printf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p ? b->p + b->len : NULL,
-			      b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (b->p && b->len + (size_t)n < b->cap) {
-			b->len += (size_t)n;
-			return;
-		}
-		b->cap = (b->cap ? b->cap : 4096) + (size_t)n + 1;
-		b->p = xreallocarray(b->p, b->cap, 1);
-	}
-}
-
 /* A label value with \, " and newline escaped as the format requires. */
 static void
-buf_label(struct buf *b, const char *s)
+buf_label(struct sbuf *b, const char *s)
 {
 	for (; s && *s; s++) {
 		if (*s == '\\')
-			buf_printf(b, "\\\\");
+			sbuf_puts(b, "\\\\");
 		else if (*s == '"')
-			buf_printf(b, "\\\"");
+			sbuf_puts(b, "\\\"");
 		else if (*s == '\n')
-			buf_printf(b, "\\n");
+			sbuf_puts(b, "\\n");
 		else
-			buf_printf(b, "%c", *s);
+			sbuf_add(b, s, 1);
 	}
 }
 
 static void
-family(struct buf *b, const char *name, const char *type, const char *help)
+family(struct sbuf *b, const char *name, const char *type, const char *help)
 {
-	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* name{k1="v1",k2="v2"} value; k2 may be NULL. */
 static void
-sample2(struct buf *b, const char *name, const char *k1, const char *v1,
+sample2(struct sbuf *b, const char *name, const char *k1, const char *v1,
 	const char *k2, const char *v2, int64_t value)
 {
-	buf_printf(b, "%s{%s=\"", name, k1);
+	sbuf_printf(b, "%s{%s=\"", name, k1);
 	buf_label(b, v1);
 	if (k2) {
-		buf_printf(b, "\",%s=\"", k2);
+		sbuf_printf(b, "\",%s=\"", k2);
 		buf_label(b, v2);
 	}
-	buf_printf(b, "\"} %" PRId64 "\n", value);
+	sbuf_printf(b, "\"} %" PRId64 "\n", value);
 }
 
 static void
-render_promises(struct buf *b, const struct store_stats *s)
+render_promises(struct sbuf *b, const struct store_stats *s)
 {
 	static const enum promise_state states[] = {
 		PROMISE_OPEN, PROMISE_ACKED, PROMISE_CLOSED,
@@ -221,8 +192,8 @@ render_promises(struct buf *b, const struct store_stats *s)
 			s->promises[states[i]]);
 	family(b, "promised_promises_lapsed_total", "counter",
 	       "Times a promise passed its due while still open.");
-	buf_printf(b, "promised_promises_lapsed_total %" PRId64 "\n",
-		   s->lapsed);
+	sbuf_printf(b, "promised_promises_lapsed_total %" PRId64 "\n",
+		    s->lapsed);
 }
 
 static int64_t
@@ -240,7 +211,7 @@ notif_count(const struct store_stats *s, const char *channel,
 
 /* One channel's final results; seen[] keeps a channel from repeating. */
 static void
-render_channel(struct buf *b, const struct store_stats *s, const char *ch)
+render_channel(struct sbuf *b, const struct store_stats *s, const char *ch)
 {
 	sample2(b, "promised_notifications_total", "channel", ch, "result",
 		"sent", notif_count(s, ch, NOTIF_SENT));
@@ -249,7 +220,7 @@ render_channel(struct buf *b, const struct store_stats *s, const char *ch)
 }
 
 static void
-render_outbox(struct buf *b, const struct store_stats *s,
+render_outbox(struct sbuf *b, const struct store_stats *s,
 	      const struct config *cfg)
 {
 	static const enum notif_state depth[] = {
@@ -283,12 +254,12 @@ render_outbox(struct buf *b, const struct store_stats *s,
 			s->outbox[depth[i]]);
 	family(b, "promised_outbox_oldest_pending_age_seconds", "gauge",
 	       "Seconds the oldest undelivered notification has waited.");
-	buf_printf(b, "promised_outbox_oldest_pending_age_seconds %" PRId64
-		   "\n", s->oldest_pending_age);
+	sbuf_printf(b, "promised_outbox_oldest_pending_age_seconds %" PRId64
+		    "\n", s->oldest_pending_age);
 }
 
 static void
-render_counters(struct buf *b, const char *name, const char *help,
+render_counters(struct sbuf *b, const char *name, const char *help,
 		const char *ka, const char *kb, const struct counter *c,
 		size_t n)
 {
@@ -300,7 +271,7 @@ render_counters(struct buf *b, const char *name, const char *help,
 }
 
 static void
-render_feeds(struct buf *b, const struct store_feed_status *fs, size_t n,
+render_feeds(struct sbuf *b, const struct store_feed_status *fs, size_t n,
 	     const struct api_metrics *m)
 {
 	size_t i;
@@ -322,7 +293,7 @@ render_feeds(struct buf *b, const struct store_feed_status *fs, size_t n,
 }
 
 static void
-render_lag(struct buf *b, const struct api_metrics *m)
+render_lag(struct sbuf *b, const struct api_metrics *m)
 {
 	uint64_t cum = 0;
 	size_t i;
@@ -332,17 +303,17 @@ render_lag(struct buf *b, const struct api_metrics *m)
 	for (i = 0; i <= API_LAG_NBUCKETS; i++) {
 		cum += m ? m->lag[i] : 0;
 		if (i < API_LAG_NBUCKETS)
-			buf_printf(b, "promised_fire_lag_seconds_bucket"
-				   "{le=\"%g\"} %" PRIu64 "\n", lag_bounds[i],
-				   cum);
+			sbuf_printf(b, "promised_fire_lag_seconds_bucket"
+				    "{le=\"%g\"} %" PRIu64 "\n", lag_bounds[i],
+				    cum);
 		else
-			buf_printf(b, "promised_fire_lag_seconds_bucket"
-				   "{le=\"+Inf\"} %" PRIu64 "\n", cum);
+			sbuf_printf(b, "promised_fire_lag_seconds_bucket"
+				    "{le=\"+Inf\"} %" PRIu64 "\n", cum);
 	}
-	buf_printf(b, "promised_fire_lag_seconds_sum %.6f\n",
-		   m ? m->lag_sum : 0.0);
-	buf_printf(b, "promised_fire_lag_seconds_count %" PRIu64 "\n",
-		   m ? m->lag_count : 0);
+	sbuf_printf(b, "promised_fire_lag_seconds_sum %.6f\n",
+		    m ? m->lag_sum : 0.0);
+	sbuf_printf(b, "promised_fire_lag_seconds_count %" PRIu64 "\n",
+		    m ? m->lag_count : 0);
 }
 
 char *
@@ -351,7 +322,7 @@ api_metrics_render(const struct api_opts *o, int64_t now, char *err,
 {
 	struct store_stats s;
 	struct store_feed_status *fs = NULL;
-	struct buf b = { NULL, 0, 0 };
+	struct sbuf b = { 0 };
 	size_t nfs = 0;
 
 	memset(&s, 0, sizeof(s));

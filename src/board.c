@@ -7,7 +7,6 @@
  * browser.  Access is checked on every request (token, cookie or Basic).
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +21,10 @@
 #include "promised/board.h"
 #include "promised/calendar.h"
 #include "promised/report.h"
+#include "promised/sbuf.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define BOARD_COOKIE "promised_board"
 #define BOARD_SOON (2 * 3600)
 #define BOARD_RATE_PERIOD (30 * 86400)
@@ -48,74 +47,6 @@ struct board {
 	int secure_cookie;
 	int refresh;
 };
-
-/* ---- A growing string ------------------------------------------------ */
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-sb_add(struct sbuf *sb, const char *s, size_t n)
-{
-	if (sb->len + n + 1 > sb->cap) {
-		sb->cap = (sb->len + n + 1) * 2;
-		sb->p = xreallocarray(sb->p, sb->cap, 1);
-	}
-	memcpy(sb->p + sb->len, s, n);
-	sb->len += n;
-	sb->p[sb->len] = '\0';
-}
-
-static void
-sb_puts(struct sbuf *sb, const char *s)
-{
-	sb_add(sb, s, strlen(s));
-}
-
-static void sb_printf(struct sbuf *sb, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-sb_printf(struct sbuf *sb, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		sb_add(sb, buf, (size_t)n < sizeof(buf) ? (size_t)n
-			: sizeof(buf) - 1);
-}
-
-/* Text escaped for HTML content and attribute values. */
-static void
-sb_esc(struct sbuf *sb, const char *s)
-{
-	static const struct { char c; const char *ent; } ents[] = {
-		{ '&', "&amp;" }, { '<', "&lt;" }, { '>', "&gt;" },
-		{ '"', "&quot;" }, { '\'', "&#39;" },
-	};
-	const char *run = s;
-	size_t i;
-
-	if (s == NULL)
-		return;
-	for (; *s; s++) {
-		for (i = 0; i < NELEM(ents) && ents[i].c != *s; i++)
-			;
-		if (i == NELEM(ents))
-			continue;
-		sb_add(sb, run, (size_t)(s - run));
-		sb_puts(sb, ents[i].ent);
-		run = s + 1;
-	}
-	sb_add(sb, run, (size_t)(s - run));
-}
 
 /* ---- Access ---------------------------------------------------------- */
 
@@ -363,26 +294,26 @@ static const char board_css[] =
 static void
 page_open(const struct board *b, struct sbuf *sb, const char *title)
 {
-	sb_puts(sb, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
-		"<meta charset=\"utf-8\">"
-		"<meta name=\"viewport\" content=\"width=device-width, "
-		"initial-scale=1\">"
-		"<meta name=\"color-scheme\" content=\"light dark\">");
-	sb_printf(sb, "<meta http-equiv=\"refresh\" content=\"%d\">",
-		  b->refresh);
+	sbuf_puts(sb, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+		  "<meta charset=\"utf-8\">"
+		  "<meta name=\"viewport\" content=\"width=device-width, "
+		  "initial-scale=1\">"
+		  "<meta name=\"color-scheme\" content=\"light dark\">");
+	sbuf_printf(sb, "<meta http-equiv=\"refresh\" content=\"%d\">",
+		    b->refresh);
 	/* An empty icon: the browser asks for nothing else. */
-	sb_puts(sb, "<link rel=\"icon\" href=\"data:,\"><title>");
-	sb_esc(sb, title);
-	sb_puts(sb, "</title><style>");
-	sb_puts(sb, board_css);
-	sb_puts(sb, "</style></head><body>\n");
+	sbuf_puts(sb, "<link rel=\"icon\" href=\"data:,\"><title>");
+	sbuf_html(sb, title);
+	sbuf_puts(sb, "</title><style>");
+	sbuf_puts(sb, board_css);
+	sbuf_puts(sb, "</style></head><body>\n");
 }
 
 static void
 page_close(const struct board *b, struct sbuf *sb)
 {
-	sb_printf(sb, "<footer>Reloads every %d s.</footer>\n</body></html>\n",
-		  b->refresh);
+	sbuf_printf(sb, "<footer>Reloads every %d s.</footer>\n"
+		    "</body></html>\n", b->refresh);
 }
 
 /* ---- Time helpers ---------------------------------------------------- */
@@ -526,20 +457,20 @@ card(const struct board *b, struct sbuf *sb, const struct promise *p,
 	if (strcmp(tz, zone_of_site(b->cfg, NULL)) != 0)
 		snprintf(due + strlen(due), sizeof(due) - strlen(due), " %s",
 			 site_of(b->cfg, p));
-	sb_printf(sb, "<li class=\"card\"><a href=\"/promise/%" PRId64 "\">",
-		  p->id);
-	sb_esc(sb, p->title);
-	sb_puts(sb, "</a><span class=\"meta\">");
+	sbuf_printf(sb, "<li class=\"card\"><a href=\"/promise/%" PRId64 "\">",
+		    p->id);
+	sbuf_html(sb, p->title);
+	sbuf_puts(sb, "</a><span class=\"meta\">");
 	if (p->customer_name != NULL && *p->customer_name) {
-		sb_esc(sb, p->customer_name);
-		sb_puts(sb, " · ");
+		sbuf_html(sb, p->customer_name);
+		sbuf_puts(sb, " · ");
 	}
-	sb_esc(sb, staff_name(b->cfg, p->owner));
-	sb_puts(sb, "</span><span class=\"due\"><b>");
-	sb_esc(sb, due);
-	sb_puts(sb, "</b> · ");
-	sb_esc(sb, rel);
-	sb_puts(sb, "</span></li>\n");
+	sbuf_html(sb, staff_name(b->cfg, p->owner));
+	sbuf_puts(sb, "</span><span class=\"due\"><b>");
+	sbuf_html(sb, due);
+	sbuf_puts(sb, "</b> · ");
+	sbuf_html(sb, rel);
+	sbuf_puts(sb, "</span></li>\n");
 }
 
 static void
@@ -551,28 +482,29 @@ column_html(const struct board *b, struct sbuf *sb, enum column c,
 
 	for (i = 0; i < n; i++)
 		count += cols[i] == c;
-	sb_printf(sb, "<section class=\"col %s\"><h2><span>%s</span>"
-		  "<span class=\"n\">%zu</span></h2>\n", columns[c].cls,
-		  columns[c].title, count);
+	sbuf_printf(sb, "<section class=\"col %s\"><h2><span>%s</span>"
+		    "<span class=\"n\">%zu</span></h2>\n", columns[c].cls,
+		    columns[c].title, count);
 	for (g = 0; g <= b->cfg->nteams; g++) {
 		shown = 0;
 		for (i = 0; i < n; i++) {
 			if (cols[i] != c || !in_group(b->cfg, &ps[i], g))
 				continue;
 			if (shown++ == 0) {
-				sb_puts(sb, "<h3>");
-				sb_esc(sb, g < b->cfg->nteams ?
-				       b->cfg->teams[g].id : "No team");
-				sb_puts(sb, "</h3><ul>\n");
+				sbuf_puts(sb, "<h3>");
+				sbuf_html(sb, g < b->cfg->nteams ?
+					  b->cfg->teams[g].id : "No team");
+				sbuf_puts(sb, "</h3><ul>\n");
 			}
 			card(b, sb, &ps[i], now);
 		}
 		if (shown > 0)
-			sb_puts(sb, "</ul>\n");
+			sbuf_puts(sb, "</ul>\n");
 	}
 	if (count == 0)
-		sb_printf(sb, "<p class=\"empty\">%s</p>\n", columns[c].empty);
-	sb_puts(sb, "</section>\n");
+		sbuf_printf(sb, "<p class=\"empty\">%s</p>\n",
+			    columns[c].empty);
+	sbuf_puts(sb, "</section>\n");
 }
 
 static const struct report_row *
@@ -592,17 +524,17 @@ rate_item(const struct board *b, struct sbuf *sb, const struct report *r,
 {
 	const struct report_row *row = rate_row(r, owner);
 
-	sb_puts(sb, "<li class=\"rate\"><span>");
-	sb_esc(sb, staff_name(b->cfg, owner));
-	sb_puts(sb, "</span>");
+	sbuf_puts(sb, "<li class=\"rate\"><span>");
+	sbuf_html(sb, staff_name(b->cfg, owner));
+	sbuf_puts(sb, "</span>");
 	if (row == NULL || row->keeping_rate < 0) {
-		sb_puts(sb, "<span><b>–</b> <small>no promises due</small>"
-			"</span></li>\n");
+		sbuf_puts(sb, "<span><b>–</b> <small>no promises due</small>"
+			  "</span></li>\n");
 		return;
 	}
-	sb_printf(sb, "<span><b>%.0f%%</b> <small>%" PRId64 " of %" PRId64
-		  " kept</small></span></li>\n", row->keeping_rate * 100.0,
-		  row->kept, row->kept + row->late + row->lapsed);
+	sbuf_printf(sb, "<span><b>%.0f%%</b> <small>%" PRId64 " of %" PRId64
+		    " kept</small></span></li>\n", row->keeping_rate * 100.0,
+		    row->kept, row->kept + row->late + row->lapsed);
 }
 
 /* Each person's keeping rate over [now - 30 days, now), by team. */
@@ -620,8 +552,8 @@ rates_html(const struct board *b, struct sbuf *sb, int64_t now, char *err,
 	rc = report_compute(b->st, cfg, &q, now, &r, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
-	sb_puts(sb, "<section class=\"rates\"><h2>Keeping rate, last 30 "
-		"days</h2><div class=\"teams\">\n");
+	sbuf_puts(sb, "<section class=\"rates\"><h2>Keeping rate, last 30 "
+		  "days</h2><div class=\"teams\">\n");
 	for (g = 0; g <= cfg->nteams; g++) {
 		shown = 0;
 		for (i = 0; i < cfg->nstaff; i++) {
@@ -635,17 +567,17 @@ rates_html(const struct board *b, struct sbuf *sb, int64_t now, char *err,
 			if (!mine)
 				continue;
 			if (shown++ == 0) {
-				sb_puts(sb, "<div class=\"team\"><h3>");
-				sb_esc(sb, g < cfg->nteams ? cfg->teams[g].id
-				       : "No team");
-				sb_puts(sb, "</h3><ul>\n");
+				sbuf_puts(sb, "<div class=\"team\"><h3>");
+				sbuf_html(sb, g < cfg->nteams ? cfg->teams[g].id
+					  : "No team");
+				sbuf_puts(sb, "</h3><ul>\n");
 			}
 			rate_item(b, sb, r, s->id);
 		}
 		if (shown > 0)
-			sb_puts(sb, "</ul></div>\n");
+			sbuf_puts(sb, "</ul></div>\n");
 	}
-	sb_puts(sb, "</div></section>\n");
+	sbuf_puts(sb, "</div></section>\n");
 	report_free(r);
 	return STORE_OK;
 }
@@ -673,29 +605,29 @@ board_render(struct board *b, int64_t now, char **out, size_t *len,
 	page_open(b, &sb, "Promises — board");
 	zone = zone_of_site(b->cfg, NULL);
 	cal_format_local(zone, now, 0, when, sizeof(when));
-	sb_puts(&sb, "<header><h1>Promises</h1><p class=\"now\">As of ");
-	sb_esc(&sb, when);
-	sb_puts(&sb, " (");
-	sb_esc(&sb, zone);
-	sb_puts(&sb, ")</p>");
+	sbuf_puts(&sb, "<header><h1>Promises</h1><p class=\"now\">As of ");
+	sbuf_html(&sb, when);
+	sbuf_puts(&sb, " (");
+	sbuf_html(&sb, zone);
+	sbuf_puts(&sb, ")</p>");
 	/* Ordered by due, so what is cut off is due last: say so rather
 	 * than let a wall screen look complete. */
 	if (n >= BOARD_LIST_LIMIT)
-		sb_puts(&sb, "<p class=\"now\">Only the " STR(BOARD_LIST_LIMIT)
-			" open promises due first are shown.</p>");
-	sb_puts(&sb, "</header>\n<main class=\"cols\">\n");
+		sbuf_puts(&sb, "<p class=\"now\">Only the "
+			  STR(BOARD_LIST_LIMIT)
+			  " open promises due first are shown.</p>");
+	sbuf_puts(&sb, "</header>\n<main class=\"cols\">\n");
 	for (c = 0; c < COL_COUNT; c++)
 		column_html(b, &sb, (enum column)c, ps, cols, n, now);
-	sb_puts(&sb, "</main>\n");
+	sbuf_puts(&sb, "</main>\n");
 	rc = rates_html(b, &sb, now, err, errlen);
 	if (rc != STORE_OK)
 		goto out;
 	page_close(b, &sb);
-	*out = sb.p;
 	*len = sb.len;
-	sb.p = NULL;
+	*out = sbuf_take(&sb);
 out:
-	free(sb.p);
+	sbuf_free(&sb);
 	free(cols);
 	promise_free_array(ps, n);
 	return rc;
@@ -708,11 +640,11 @@ dl_item(struct sbuf *sb, const char *term, const char *value)
 {
 	if (value == NULL || *value == '\0')
 		return;
-	sb_puts(sb, "<dt>");
-	sb_esc(sb, term);
-	sb_puts(sb, "</dt><dd>");
-	sb_esc(sb, value);
-	sb_puts(sb, "</dd>");
+	sbuf_puts(sb, "<dt>");
+	sbuf_html(sb, term);
+	sbuf_puts(sb, "</dt><dd>");
+	sbuf_html(sb, value);
+	sbuf_puts(sb, "</dd>");
 }
 
 static void
@@ -729,7 +661,7 @@ promise_facts(const struct board *b, struct sbuf *sb, const struct promise *p,
 		 p->outcome != OUTCOME_NONE ? ", " : "",
 		 p->outcome != OUTCOME_NONE ? promise_outcome_name(p->outcome)
 		 : "");
-	sb_puts(sb, "<dl>");
+	sbuf_puts(sb, "<dl>");
 	dl_item(sb, "Due", due);
 	dl_item(sb, "State", state);
 	dl_item(sb, "Customer", p->customer_name);
@@ -740,7 +672,7 @@ promise_facts(const struct board *b, struct sbuf *sb, const struct promise *p,
 	dl_item(sb, "Vehicle", p->vehicle);
 	dl_item(sb, "Reference", p->ref);
 	dl_item(sb, "Details", p->details);
-	sb_puts(sb, "</dl>\n");
+	sbuf_puts(sb, "</dl>\n");
 }
 
 static void
@@ -750,22 +682,22 @@ events_html(struct sbuf *sb, const char *tz, const struct event *ev,
 	char when[64];
 	size_t i;
 
-	sb_printf(sb, "<h2>Timeline</h2><table><thead><tr><th>When</th>"
+	sbuf_puts(sb, "<h2>Timeline</h2><table><thead><tr><th>When</th>"
 		  "<th>What</th><th class=\"hide-s\">Who</th><th>Detail</th>"
 		  "</tr></thead><tbody>\n");
 	for (i = 0; i < n; i++) {
 		cal_format_local(tz, ev[i].at, 0, when, sizeof(when));
-		sb_puts(sb, "<tr><td class=\"w\">");
-		sb_esc(sb, when);
-		sb_puts(sb, "</td><td class=\"k\">");
-		sb_esc(sb, event_kind_name(ev[i].kind));
-		sb_puts(sb, "</td><td class=\"hide-s\">");
-		sb_esc(sb, ev[i].actor);
-		sb_puts(sb, "</td><td>");
-		sb_esc(sb, ev[i].detail);
-		sb_puts(sb, "</td></tr>\n");
+		sbuf_puts(sb, "<tr><td class=\"w\">");
+		sbuf_html(sb, when);
+		sbuf_puts(sb, "</td><td class=\"k\">");
+		sbuf_html(sb, event_kind_name(ev[i].kind));
+		sbuf_puts(sb, "</td><td class=\"hide-s\">");
+		sbuf_html(sb, ev[i].actor);
+		sbuf_puts(sb, "</td><td>");
+		sbuf_html(sb, ev[i].detail);
+		sbuf_puts(sb, "</td></tr>\n");
 	}
-	sb_puts(sb, "</tbody></table>\n");
+	sbuf_puts(sb, "</tbody></table>\n");
 }
 
 /* The timeline page of promise id; STORE_NOTFOUND when there is none. */
@@ -785,13 +717,13 @@ timeline_render(struct board *b, int64_t id, int64_t now, struct sbuf *sb,
 	if (rc != STORE_OK)
 		goto out;
 	page_open(b, sb, p.title);
-	sb_puts(sb, "<header><h1>");
-	sb_esc(sb, p.title);
-	sb_puts(sb, "</h1><p class=\"now\"><a href=\"/\">← Board</a></p>"
-		"</header>\n<main>\n");
+	sbuf_puts(sb, "<header><h1>");
+	sbuf_html(sb, p.title);
+	sbuf_puts(sb, "</h1><p class=\"now\"><a href=\"/\">← Board</a></p>"
+		  "</header>\n<main>\n");
 	promise_facts(b, sb, &p, now);
 	events_html(sb, zone_of(b->cfg, &p), ev, nev);
-	sb_puts(sb, "</main>\n");
+	sbuf_puts(sb, "</main>\n");
 	page_close(b, sb);
 out:
 	event_free_array(ev, nev);
@@ -814,14 +746,14 @@ error_page(const struct board *b, struct http_response *resp, int status,
 	struct sbuf sb = { 0 };
 
 	page_open(b, &sb, "promised");
-	sb_puts(&sb, "<header><h1>");
-	sb_esc(&sb, msg);
-	sb_puts(&sb, "</h1><p class=\"now\"><a href=\"/\">← Board</a></p>"
-		"</header>\n");
+	sbuf_puts(&sb, "<header><h1>");
+	sbuf_html(&sb, msg);
+	sbuf_puts(&sb, "</h1><p class=\"now\"><a href=\"/\">← Board</a></p>"
+		  "</header>\n");
 	page_close(b, &sb);
 	http_resp_set(resp, status, HTML_TYPE, sb.p, sb.len);
 	page_headers(b, resp);
-	free(sb.p);
+	sbuf_free(&sb);
 }
 
 static int
@@ -870,7 +802,7 @@ h_timeline(void *ctx, const struct http_request *req,
 			   rc == STORE_NOTFOUND ? "No such promise"
 			   : "The timeline is not available now");
 	}
-	free(sb.p);
+	sbuf_free(&sb);
 	return 0;
 }
 

@@ -5,7 +5,6 @@
  * digest_render read the store.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "promised/log.h"
 #include "promised/mime.h"
 #include "promised/report.h"
+#include "promised/sbuf.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
 
@@ -22,59 +22,6 @@
 #define DIGEST_FROM "promised <promised@localhost>"
 #define DIGEST_MAX_TEAMS 64
 #define DIGEST_LAPSED_LIMIT 200
-
-/* ---- A growing string ------------------------------------------------ */
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-sb_add(struct sbuf *sb, const char *s, size_t n)
-{
-	if (sb->len + n + 1 > sb->cap) {
-		sb->cap = (sb->len + n + 1) * 2;
-		sb->p = xreallocarray(sb->p, sb->cap, 1);
-	}
-	memcpy(sb->p + sb->len, s, n);
-	sb->len += n;
-	sb->p[sb->len] = '\0';
-}
-
-static void sb_printf(struct sbuf *sb, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-sb_printf(struct sbuf *sb, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		sb_add(sb, buf, (size_t)n < sizeof(buf) ? (size_t)n
-			: sizeof(buf) - 1);
-}
-
-/* Appends s escaped for HTML. */
-static void
-sb_esc(struct sbuf *sb, const char *s)
-{
-	for (; s != NULL && *s; s++) {
-		switch (*s) {
-		case '&': sb_add(sb, "&amp;", 5); break;
-		case '<': sb_add(sb, "&lt;", 4); break;
-		case '>': sb_add(sb, "&gt;", 4); break;
-		case '"': sb_add(sb, "&quot;", 6); break;
-		case '\'': sb_add(sb, "&#39;", 5); break;
-		default: sb_add(sb, s, 1); break;
-		}
-	}
-}
 
 /* ---- When ------------------------------------------------------------ */
 
@@ -255,23 +202,23 @@ row_summary(struct render *r, const struct report_row *row)
 	rate_text(row->keeping_rate, rate, sizeof(rate));
 	dur_text(row->late_median, med, sizeof(med));
 	dur_text(row->late_worst, worst, sizeof(worst));
-	sb_printf(&r->txt, "  Made %" PRId64 ", kept %" PRId64 ", late %"
-		  PRId64 " (median %s, worst %s), lapsed %" PRId64 ", open %"
-		  PRId64 ", cancelled %" PRId64 "\n  Keeping rate %s, "
-		  "renegotiated %" PRId64 " (%" PRId64 " times), escalations %"
-		  PRId64 "\n", row->made, row->kept, row->late, med, worst,
-		  row->lapsed, row->open, row->cancelled, rate,
-		  row->renegotiated, row->renegotiations,
-		  row->escalations_sent);
-	sb_printf(&r->html, "<p style=\"margin:4px 0\"><b style=\"font-size:"
-		  "20px\">%s</b> keeping rate &middot; made %" PRId64
-		  " &middot; kept %" PRId64 " &middot; late %" PRId64
-		  " (median %s, worst %s) &middot; lapsed %" PRId64
-		  " &middot; open %" PRId64 " &middot; cancelled %" PRId64
-		  " &middot; renegotiated %" PRId64 " &middot; escalations %"
-		  PRId64 "</p>\n", rate, row->made, row->kept, row->late, med,
-		  worst, row->lapsed, row->open, row->cancelled,
-		  row->renegotiated, row->escalations_sent);
+	sbuf_printf(&r->txt, "  Made %" PRId64 ", kept %" PRId64 ", late %"
+		    PRId64 " (median %s, worst %s), lapsed %" PRId64 ", open %"
+		    PRId64 ", cancelled %" PRId64 "\n  Keeping rate %s, "
+		    "renegotiated %" PRId64 " (%" PRId64 " times), "
+		    "escalations %" PRId64 "\n", row->made, row->kept,
+		    row->late, med, worst, row->lapsed, row->open,
+		    row->cancelled, rate, row->renegotiated,
+		    row->renegotiations, row->escalations_sent);
+	sbuf_printf(&r->html, "<p style=\"margin:4px 0\"><b style=\"font-size:"
+		    "20px\">%s</b> keeping rate &middot; made %" PRId64
+		    " &middot; kept %" PRId64 " &middot; late %" PRId64
+		    " (median %s, worst %s) &middot; lapsed %" PRId64
+		    " &middot; open %" PRId64 " &middot; cancelled %" PRId64
+		    " &middot; renegotiated %" PRId64 " &middot; escalations %"
+		    PRId64 "</p>\n", rate, row->made, row->kept, row->late, med,
+		    worst, row->lapsed, row->open, row->cancelled,
+		    row->renegotiated, row->escalations_sent);
 }
 
 static void
@@ -284,28 +231,28 @@ people_table(struct render *r, const struct report *rep)
 
 	if (rep->nrows == 0)
 		return;
-	sb_printf(&r->html, "<table style=\"border-collapse:collapse;"
-		  "margin:6px 0\"><tr>%sPerson</td>%sMade</td>%sKept</td>"
-		  "%sLate</td>%sLapsed</td>%sRate</td></tr>\n", td, td, td, td,
-		  td, td);
+	sbuf_printf(&r->html, "<table style=\"border-collapse:collapse;"
+		    "margin:6px 0\"><tr>%sPerson</td>%sMade</td>%sKept</td>"
+		    "%sLate</td>%sLapsed</td>%sRate</td></tr>\n", td, td, td,
+		    td, td, td);
 	for (i = 0; i < rep->nrows; i++) {
 		const struct report_row *row = &rep->rows[i];
 		const char *who = row->key != NULL ?
 			staff_name(r->cfg, row->key) : "(nobody)";
 
 		rate_text(row->keeping_rate, rate, sizeof(rate));
-		sb_printf(&r->txt, "    %-24s made %3" PRId64 "  kept %3"
-			  PRId64 "  late %3" PRId64 "  lapsed %3" PRId64
-			  "  rate %s\n", who, row->made, row->kept, row->late,
-			  row->lapsed, rate);
-		sb_printf(&r->html, "<tr>%s", td);
-		sb_esc(&r->html, who);
-		sb_printf(&r->html, "</td>%s%" PRId64 "</td>%s%" PRId64
-			  "</td>%s%" PRId64 "</td>%s%" PRId64 "</td>%s%s"
-			  "</td></tr>\n", td, row->made, td, row->kept, td,
-			  row->late, td, row->lapsed, td, rate);
+		sbuf_printf(&r->txt, "    %-24s made %3" PRId64 "  kept %3"
+			    PRId64 "  late %3" PRId64 "  lapsed %3" PRId64
+			    "  rate %s\n", who, row->made, row->kept, row->late,
+			    row->lapsed, rate);
+		sbuf_printf(&r->html, "<tr>%s", td);
+		sbuf_html(&r->html, who);
+		sbuf_printf(&r->html, "</td>%s%" PRId64 "</td>%s%" PRId64
+			    "</td>%s%" PRId64 "</td>%s%" PRId64 "</td>%s%s"
+			    "</td></tr>\n", td, row->made, td, row->kept, td,
+			    row->late, td, row->lapsed, td, rate);
 	}
-	sb_printf(&r->html, "</table>\n");
+	sbuf_puts(&r->html, "</table>\n");
 }
 
 static void
@@ -314,32 +261,35 @@ lapsed_list(struct render *r, const struct promise *ps, size_t n)
 	char due[64], ago[32];
 	size_t i;
 
-	sb_printf(&r->txt, "  Lapsed right now: %zu\n", n);
-	sb_printf(&r->html, "<p style=\"margin:8px 0 2px\"><b>Lapsed right "
-		  "now: %zu</b></p>\n", n);
+	sbuf_printf(&r->txt, "  Lapsed right now: %zu\n", n);
+	sbuf_printf(&r->html, "<p style=\"margin:8px 0 2px\"><b>Lapsed right "
+		    "now: %zu</b></p>\n", n);
 	if (n > 0)
-		sb_printf(&r->html, "<ul style=\"margin:0;padding-left:20px\">");
+		sbuf_puts(&r->html,
+			  "<ul style=\"margin:0;padding-left:20px\">");
 	for (i = 0; i < n; i++) {
 		cal_format_local(r->tz, ps[i].due_at, 0, due, sizeof(due));
 		dur_text(r->now - ps[i].due_at, ago, sizeof(ago));
-		sb_printf(&r->txt, "    - %s", ps[i].title);
+		sbuf_printf(&r->txt, "    - %s", ps[i].title);
 		if (ps[i].customer_name != NULL && *ps[i].customer_name)
-			sb_printf(&r->txt, " (%s)", ps[i].customer_name);
-		sb_printf(&r->txt, " - %s - due %s, %s ago [#%" PRId64 "]\n",
-			  staff_name(r->cfg, ps[i].owner), due, ago, ps[i].id);
-		sb_printf(&r->html, "<li>");
-		sb_esc(&r->html, ps[i].title);
+			sbuf_printf(&r->txt, " (%s)", ps[i].customer_name);
+		sbuf_printf(&r->txt, " - %s - due %s, %s ago [#%" PRId64 "]\n",
+			    staff_name(r->cfg, ps[i].owner), due, ago,
+			    ps[i].id);
+		sbuf_puts(&r->html, "<li>");
+		sbuf_html(&r->html, ps[i].title);
 		if (ps[i].customer_name != NULL && *ps[i].customer_name) {
-			sb_printf(&r->html, " (");
-			sb_esc(&r->html, ps[i].customer_name);
-			sb_printf(&r->html, ")");
+			sbuf_puts(&r->html, " (");
+			sbuf_html(&r->html, ps[i].customer_name);
+			sbuf_puts(&r->html, ")");
 		}
-		sb_printf(&r->html, " &mdash; ");
-		sb_esc(&r->html, staff_name(r->cfg, ps[i].owner));
-		sb_printf(&r->html, " &mdash; due %s, %s ago</li>\n", due, ago);
+		sbuf_puts(&r->html, " &mdash; ");
+		sbuf_html(&r->html, staff_name(r->cfg, ps[i].owner));
+		sbuf_printf(&r->html, " &mdash; due %s, %s ago</li>\n", due,
+			    ago);
 	}
 	if (n > 0)
-		sb_printf(&r->html, "</ul>\n");
+		sbuf_puts(&r->html, "</ul>\n");
 }
 
 /* One team's section: its report and its lapsed promises. */
@@ -361,11 +311,11 @@ team_section(struct render *r, struct store *st, const char *team,
 		rc = store_list(st, &f, &ps, &n, err, errlen);
 	if (rc != STORE_OK)
 		goto out;
-	sb_printf(&r->txt, "\nTeam %s\n", team);
-	sb_printf(&r->html, "<h2 style=\"font-size:18px;margin:18px 0 4px\">"
+	sbuf_printf(&r->txt, "\nTeam %s\n", team);
+	sbuf_puts(&r->html, "<h2 style=\"font-size:18px;margin:18px 0 4px\">"
 		  "Team ");
-	sb_esc(&r->html, team);
-	sb_printf(&r->html, "</h2>\n");
+	sbuf_html(&r->html, team);
+	sbuf_puts(&r->html, "</h2>\n");
 	row_summary(r, &rep->total);
 	people_table(r, rep);
 	lapsed_list(r, ps, n);
@@ -383,27 +333,27 @@ render_head(struct render *r, const char *mgr, int64_t from, int64_t to)
 	cal_format_local(r->tz, from, 0, a, sizeof(a));
 	/* The last day of the period, not the first after it. */
 	cal_format_local(r->tz, to - 1, 0, b, sizeof(b));
-	sb_printf(&r->txt, "Hello %s,\n\nPromises made from %.10s to %.10s "
-		  "(%s), as of now.\n", staff_name(r->cfg, mgr), a, b, r->tz);
-	sb_printf(&r->html, "<!DOCTYPE html><html><body style=\"font-family:"
+	sbuf_printf(&r->txt, "Hello %s,\n\nPromises made from %.10s to %.10s "
+		    "(%s), as of now.\n", staff_name(r->cfg, mgr), a, b, r->tz);
+	sbuf_puts(&r->html, "<!DOCTYPE html><html><body style=\"font-family:"
 		  "Arial,Helvetica,sans-serif;font-size:15px;color:#1a1a1a\">"
 		  "<p>Hello ");
-	sb_esc(&r->html, staff_name(r->cfg, mgr));
-	sb_printf(&r->html, ",</p><p>Promises made from %.10s to %.10s ("
-		  "%s), as of now.</p>\n", a, b, r->tz);
+	sbuf_html(&r->html, staff_name(r->cfg, mgr));
+	sbuf_printf(&r->html, ",</p><p>Promises made from %.10s to %.10s ("
+		    "%s), as of now.</p>\n", a, b, r->tz);
 }
 
 static void
 render_tail(struct render *r, const struct digest_opts *o)
 {
 	if (o->public_url != NULL && *o->public_url) {
-		sb_printf(&r->txt, "\nLive board: %s/\n", o->public_url);
-		sb_printf(&r->html, "<p><a href=\"");
-		sb_esc(&r->html, o->public_url);
-		sb_printf(&r->html, "/\">Live board</a></p>\n");
+		sbuf_printf(&r->txt, "\nLive board: %s/\n", o->public_url);
+		sbuf_puts(&r->html, "<p><a href=\"");
+		sbuf_html(&r->html, o->public_url);
+		sbuf_puts(&r->html, "/\">Live board</a></p>\n");
 	}
-	sb_printf(&r->txt, "\n-- \npromised, weekly digest\n");
-	sb_printf(&r->html, "<p style=\"color:#666;font-size:12px\">promised, "
+	sbuf_puts(&r->txt, "\n-- \npromised, weekly digest\n");
+	sbuf_puts(&r->html, "<p style=\"color:#666;font-size:12px\">promised, "
 		  "weekly digest</p></body></html>\n");
 }
 
@@ -431,15 +381,15 @@ digest_render(struct store *st, const struct config *cfg,
 				  errlen);
 	render_tail(&r, o);
 	if (rc != STORE_OK) {
-		free(r.txt.p);
-		free(r.html.p);
+		sbuf_free(&r.txt);
+		sbuf_free(&r.html);
 		return rc;
 	}
 	cal_format_local(r.tz, from, 0, day, sizeof(day));
 	*subject = xasprintf("Promises kept: the week of %.10s (%s)", day,
 			     site);
-	*text = r.txt.p;
-	*html = r.html.p;
+	*text = sbuf_take(&r.txt);
+	*html = sbuf_take(&r.html);
 	return STORE_OK;
 }
 

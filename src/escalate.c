@@ -13,6 +13,7 @@
 
 #include "promised/escalate.h"
 #include "promised/log.h"
+#include "promised/sbuf.h"
 #include "promised/schedule.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
@@ -26,34 +27,22 @@ struct escalate {
 	const struct config *cfg;
 };
 
-/* A growing text buffer for subjects, bodies and event details. */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-};
-
-static void sbuf_add(struct sbuf *b, const char *fmt, ...)
+/* Subjects, bodies and event details are built in an sbuf.  A format
+ * error here would be a bug in this file, not bad data, so it is fatal. */
+static void esc_printf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 static void
-sbuf_add(struct sbuf *b, const char *fmt, ...)
+esc_printf(struct sbuf *b, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
+	int rc;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	rc = sbuf_vprintf(b, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (rc != 0)
 		fatal("escalate: cannot format text");
-	if (b->len + (size_t)n + 1 > b->cap) {
-		b->cap = (b->len + (size_t)n + 1) * 2;
-		b->s = xreallocarray(b->s, b->cap, 1);
-	}
-	va_start(ap, fmt);
-	vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
 }
 
 /* Recipients of one step: borrowed staff ids, each once. */
@@ -334,25 +323,25 @@ render_body(const struct firing *f, const char *due)
 	const struct promise *p = f->p;
 	const struct cfg_staff *owner = nonempty(p->owner) ?
 		config_staff(f->cfg, p->owner) : NULL;
-	struct sbuf b = { NULL, 0, 0 };
+	struct sbuf b = { 0 };
 
-	sbuf_add(&b, "%s\n\n", orempty(p->title));
+	esc_printf(&b, "%s\n\n", orempty(p->title));
 	if (nonempty(p->details))
-		sbuf_add(&b, "%s\n\n", p->details);
-	sbuf_add(&b, "Customer: %s\n", orempty(p->customer_name));
-	sbuf_add(&b, "Phone:    %s\n", orempty(p->customer_phone));
-	sbuf_add(&b, "Email:    %s\n", orempty(p->customer_email));
-	sbuf_add(&b, "Vehicle:  %s\n", orempty(p->vehicle));
-	sbuf_add(&b, "VIN:      %s\n", orempty(p->vin));
-	sbuf_add(&b, "Due:      %s\n", due);
+		esc_printf(&b, "%s\n\n", p->details);
+	esc_printf(&b, "Customer: %s\n", orempty(p->customer_name));
+	esc_printf(&b, "Phone:    %s\n", orempty(p->customer_phone));
+	esc_printf(&b, "Email:    %s\n", orempty(p->customer_email));
+	esc_printf(&b, "Vehicle:  %s\n", orempty(p->vehicle));
+	esc_printf(&b, "VIN:      %s\n", orempty(p->vin));
+	esc_printf(&b, "Due:      %s\n", due);
 	if (owner != NULL && nonempty(owner->name))
-		sbuf_add(&b, "Owner:    %s (%s)\n", owner->name, owner->id);
+		esc_printf(&b, "Owner:    %s (%s)\n", owner->name, owner->id);
 	else
-		sbuf_add(&b, "Owner:    %s\n", orempty(p->owner));
-	sbuf_add(&b, "Promise:  %" PRId64 " (%s)\n", p->id, orempty(p->ref));
+		esc_printf(&b, "Owner:    %s\n", orempty(p->owner));
+	esc_printf(&b, "Promise:  %" PRId64 " (%s)\n", p->id, orempty(p->ref));
 	if (f->late)
-		sbuf_add(&b, "\n(late: sent after downtime)\n");
-	return b.s;
+		esc_printf(&b, "\n(late: sent after downtime)\n");
+	return sbuf_take(&b);
 }
 
 static void
@@ -394,7 +383,7 @@ queue_hit(struct firing *f, const struct sched_hit *h)
 {
 	const struct sched_step *s = &f->policy->steps[h->step];
 	struct rcpts r = { NULL, 0, 0 };
-	struct sbuf who = { NULL, 0, 0 };
+	struct sbuf who = { 0 };
 	char due[48], *subject = NULL, *body = NULL;
 	size_t i;
 	int reminder = 1;
@@ -409,7 +398,7 @@ queue_hit(struct firing *f, const struct sched_hit *h)
 	for (i = 0; i < r.n; i++) {
 		if (p_owner_is(f->p, r.id[i]) == 0)
 			reminder = 0;
-		sbuf_add(&who, "%s%s", i > 0 ? ", " : "", r.id[i]);
+		esc_printf(&who, "%s%s", i > 0 ? ", " : "", r.id[i]);
 	}
 	if (!reminder)
 		f->escalated = 1;
@@ -420,16 +409,16 @@ queue_hit(struct firing *f, const struct sched_hit *h)
 	body = render_body(f, due);
 	for (i = 0; i < r.n; i++)
 		add_notif(f, s, h, r.id[i], subject, body);
-	sbuf_add(&f->detail, "%sstep %s%s to %s via %s%s",
-		 f->detail.len > 0 ? "; " : "", s->name,
-		 h->repeat > 0 ? " (repeat)" : "", who.s, s->channels[0],
-		 f->late ? " (late)" : "");
+	esc_printf(&f->detail, "%sstep %s%s to %s via %s%s",
+		   f->detail.len > 0 ? "; " : "", s->name,
+		   h->repeat > 0 ? " (repeat)" : "", who.p, s->channels[0],
+		   f->late ? " (late)" : "");
 	log_info("promise %" PRId64 ": step %s repeat %d to %s via %s%s",
-		 f->p->id, s->name, h->repeat, who.s, s->channels[0],
+		 f->p->id, s->name, h->repeat, who.p, s->channels[0],
 		 f->late ? " (late: sent after downtime)" : "");
 out:
 	free(r.id);
-	free(who.s);
+	sbuf_free(&who);
 	free(subject);
 	free(body);
 }
@@ -468,7 +457,7 @@ fire_one(const struct escalate *esc, struct store *st, int64_t id,
 	sf.fired_through = now;
 	sf.mark_lapsed = sched_lapse_due(&p, now);
 	sf.kind = f.escalated ? EVENT_ESCALATED : EVENT_REMINDED;
-	sf.detail = f.detail.s;
+	sf.detail = f.detail.p;
 	rc = store_fire(st, id, &sf, now, err, errlen);
 	if (rc != STORE_OK)
 		goto out;
@@ -477,7 +466,7 @@ fire_one(const struct escalate *esc, struct store *st, int64_t id,
 	*nqueued += f.n;
 out:
 	notification_free_array(f.notifs, f.n);
-	free(f.detail.s);
+	sbuf_free(&f.detail);
 	promise_clear(&p);
 	return rc;
 }

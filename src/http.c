@@ -22,6 +22,7 @@
 
 #include "promised/http.h"
 #include "promised/log.h"
+#include "promised/sbuf.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
 
@@ -56,8 +57,7 @@ struct http_request {
 	struct MHD_Connection *conn;
 	const char *method;
 	const char *path;
-	char *body;          /* NUL-terminated for handlers' convenience */
-	size_t len, cap;
+	struct sbuf body;    /* NUL-terminated for handlers' convenience */
 	size_t discarded;    /* bytes past max_body, thrown away */
 	struct http_arg *args;
 	size_t nargs;
@@ -211,8 +211,8 @@ const char *
 http_req_body(const struct http_request *req, size_t *len)
 {
 	if (len)
-		*len = req->len;
-	return req->body ? req->body : "";
+		*len = req->body.len;
+	return req->body.p ? req->body.p : "";
 }
 
 const char *
@@ -278,7 +278,7 @@ form_decode(const char *s, size_t n)
 static void
 parse_form(struct http_request *req)
 {
-	const char *p = req->body, *end = req->body + req->len, *amp, *eq;
+	const char *p = req->body.p, *end = p + req->body.len, *amp, *eq;
 
 	while (p < end) {
 		amp = memchr(p, '&', (size_t)(end - p));
@@ -330,7 +330,7 @@ request_free(struct http_request *req)
 		free(req->args[i].value);
 	}
 	free(req->args);
-	free(req->body);
+	sbuf_free(&req->body);
 	free(req);
 }
 
@@ -435,19 +435,11 @@ static void
 take_body(struct http_request *req, size_t max_body, const char *data,
 	  size_t n)
 {
-	if (req->discarded > 0 || req->len + n > max_body) {
+	if (req->discarded > 0 || req->body.len + n > max_body) {
 		req->discarded += n;
 		return;
 	}
-	if (req->len + n + 1 > req->cap) {
-		req->cap = req->cap ? req->cap : 1024;
-		while (req->cap < req->len + n + 1)
-			req->cap *= 2;
-		req->body = xreallocarray(req->body, req->cap, 1);
-	}
-	memcpy(req->body + req->len, data, n);
-	req->len += n;
-	req->body[req->len] = '\0';
+	sbuf_add(&req->body, data, n);
 }
 
 static enum MHD_Result

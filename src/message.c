@@ -17,6 +17,7 @@
 #include "promised/log.h"
 #include "promised/message.h"
 #include "promised/mime.h"
+#include "promised/sbuf.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
 
@@ -149,52 +150,23 @@ format_relative(const struct lang *lg, int64_t due, int64_t now, char *buf,
 	snprintf(buf, buflen, "%s%s%s", around[0], span, around[1]);
 }
 
-/* A growing string. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		b->p = xreallocarray(b->p, cap, 1);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
 /* The last few events, one per line: "Fri 4 Dec 15:00 reminded (mail)".
  * An event's detail is kept on its line and shortened. */
 static char *
 history_new(const struct lang *lg, const char *tz, const struct event *ev,
 	    size_t nev)
 {
-	struct sbuf b = { NULL, 0, 0 };
+	struct sbuf b = { 0 };
 	size_t i = nev > HISTORY_EVENTS ? nev - HISTORY_EVENTS : 0;
 	char when[64], detail[121];
 
-	sb_add(&b, "", 0);
 	for (; ev != NULL && i < nev; i++) {
 		format_local(lg, tz, ev[i].at, when, sizeof(when));
 		if (b.len > 0)
-			sb_str(&b, "\n");
-		sb_str(&b, when);
-		sb_str(&b, " ");
-		sb_str(&b, event_kind_name(ev[i].kind));
+			sbuf_puts(&b, "\n");
+		sbuf_puts(&b, when);
+		sbuf_puts(&b, " ");
+		sbuf_puts(&b, event_kind_name(ev[i].kind));
 		if (ev[i].detail != NULL && ev[i].detail[0] != '\0') {
 			char *d;
 
@@ -202,12 +174,12 @@ history_new(const struct lang *lg, const char *tz, const struct event *ev,
 			for (d = detail; *d != '\0'; d++)
 				if ((unsigned char)*d < 0x20 || *d == 0x7F)
 					*d = ' ';
-			sb_str(&b, " (");
-			sb_str(&b, detail);
-			sb_str(&b, ")");
+			sbuf_puts(&b, " (");
+			sbuf_puts(&b, detail);
+			sbuf_puts(&b, ")");
 		}
 	}
-	return b.p;
+	return sbuf_take(&b);
 }
 
 /* "tel:+32470123456" from "+32 470 12 34 56"; "" when there are no

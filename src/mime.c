@@ -11,36 +11,10 @@
 #include <time.h>
 
 #include "promised/mime.h"
+#include "promised/sbuf.h"
 #include "promised/template.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 512;
-
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		b->p = xreallocarray(b->p, cap, 1);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
 
 static void
 base64_add(struct sbuf *b, const unsigned char *s, size_t n)
@@ -61,7 +35,7 @@ base64_add(struct sbuf *b, const unsigned char *s, size_t n)
 		q[1] = tab[(v >> 12) & 63];
 		q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
 		q[3] = i + 2 < n ? tab[v & 63] : '=';
-		sb_add(b, q, 4);
+		sbuf_add(b, q, 4);
 	}
 }
 
@@ -85,10 +59,10 @@ encode_words(struct sbuf *b, const char *s, size_t used)
 		if (j == i)
 			j = n < i + 4 ? n : i + 4;  /* cannot happen with UTF-8 */
 		if (!first)
-			sb_str(b, "\r\n ");
-		sb_str(b, "=?UTF-8?B?");
+			sbuf_puts(b, "\r\n ");
+		sbuf_puts(b, "=?UTF-8?B?");
 		base64_add(b, (const unsigned char *)s + i, j - i);
-		sb_str(b, "?=");
+		sbuf_puts(b, "?=");
 		i = j;
 		first = 0;
 	}
@@ -119,10 +93,10 @@ fold_ascii(struct sbuf *b, const char *s, size_t used)
 			j++;
 		if (s[i] == ' ' && col + (j - i) > 76 && col > 1 &&
 		    s[i + 1] != ' ' && s[i + 1] != '\0') {
-			sb_str(b, "\r\n");
+			sbuf_puts(b, "\r\n");
 			col = 0;
 		}
-		sb_add(b, s + i, j - i);
+		sbuf_add(b, s + i, j - i);
 		col += j - i;
 		i = j;
 	}
@@ -132,15 +106,14 @@ char *
 mime_encode_header_value(const char *utf8, size_t used)
 {
 	char *clean = template_escape_new(TEMPLATE_HEADER, utf8);
-	struct sbuf b = { NULL, 0, 0 };
+	struct sbuf b = { 0 };
 
-	sb_add(&b, "", 0);
 	if (needs_encoding(clean))
 		encode_words(&b, clean, used);
 	else
 		fold_ascii(&b, clean, used);
 	free(clean);
-	return b.p;
+	return sbuf_take(&b);
 }
 
 char *
@@ -181,23 +154,23 @@ display_name(struct sbuf *b, const char *name)
 		return;
 	}
 	if (strpbrk(name, "()<>[]:;@\\,.\"") == NULL) {
-		sb_str(b, name);
+		sbuf_puts(b, name);
 		return;
 	}
-	sb_add(b, "\"", 1);
+	sbuf_add(b, "\"", 1);
 	for (p = name; *p != '\0'; p++) {
 		if (*p == '"' || *p == '\\')
-			sb_add(b, "\\", 1);
-		sb_add(b, p, 1);
+			sbuf_add(b, "\\", 1);
+		sbuf_add(b, p, 1);
 	}
-	sb_add(b, "\"", 1);
+	sbuf_add(b, "\"", 1);
 }
 
 char *
 mime_address_new(const char *name_addr)
 {
 	char *clean = template_escape_new(TEMPLATE_HEADER, name_addr);
-	struct sbuf b = { NULL, 0, 0 };
+	struct sbuf b = { 0 };
 	char *lt, *end, *name, *addr;
 	size_t n = strlen(clean);
 
@@ -220,14 +193,14 @@ mime_address_new(const char *name_addr)
 	}
 	if (!addr_ok(addr, (size_t)(end - addr)))
 		goto out;
-	sb_add(&b, "", 0);
+	sbuf_add(&b, "", 0);
 	if (*name != '\0') {
 		display_name(&b, name);
-		sb_str(&b, " <");
+		sbuf_puts(&b, " <");
 	}
-	sb_add(&b, addr, (size_t)(end - addr));
+	sbuf_add(&b, addr, (size_t)(end - addr));
 	if (*name != '\0')
-		sb_str(&b, ">");
+		sbuf_puts(&b, ">");
 out:
 	free(clean);
 	return b.p;
@@ -256,24 +229,24 @@ mime_date(int64_t t, char *buf, size_t buflen)
 char *
 mime_message_id_new(const char *idem_key)
 {
-	struct sbuf b = { NULL, 0, 0 };
+	struct sbuf b = { 0 };
 	const unsigned char *p;
 
-	sb_str(&b, "<");
+	sbuf_puts(&b, "<");
 	for (p = (const unsigned char *)idem_key; *p != '\0'; p++) {
 		char hex[4];
 
 		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') ||
 		    (*p < 0x7F && strchr("!#$%&'*+-/?^_`{|}~", *p) != NULL)) {
-			sb_add(&b, (const char *)p, 1);
+			sbuf_add(&b, (const char *)p, 1);
 			continue;
 		}
 		snprintf(hex, sizeof(hex), "=%02X", *p);
-		sb_str(&b, hex);
+		sbuf_puts(&b, hex);
 	}
-	sb_str(&b, "@promised.invalid>");
-	return b.p;
+	sbuf_puts(&b, "@promised.invalid>");
+	return sbuf_take(&b);
 }
 
 /* FNV-1a, 64 bits, from a given start: stable across builds and hosts. */
@@ -319,10 +292,10 @@ qp_line(struct sbuf *b, const unsigned char *s, size_t n)
 			tl = 3;
 		}
 		if (col + tl > 75) {
-			sb_str(b, "=\r\n");
+			sbuf_puts(b, "=\r\n");
 			col = 0;
 		}
-		sb_add(b, tok, tl);
+		sbuf_add(b, tok, tl);
 		col += tl;
 	}
 }
@@ -330,10 +303,9 @@ qp_line(struct sbuf *b, const unsigned char *s, size_t n)
 char *
 mime_qp_encode_new(const char *text)
 {
-	struct sbuf b = { NULL, 0, 0 };
+	struct sbuf b = { 0 };
 	const char *p = text;
 
-	sb_add(&b, "", 0);
 	while (*p != '\0') {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
@@ -342,10 +314,10 @@ mime_qp_encode_new(const char *text)
 		if (m > 0 && p[m - 1] == '\r')
 			m--;
 		qp_line(&b, (const unsigned char *)p, m);
-		sb_str(&b, "\r\n");
+		sbuf_puts(&b, "\r\n");
 		p += n + (nl ? 1 : 0);
 	}
-	return b.p;
+	return sbuf_take(&b);
 }
 
 static void
@@ -354,13 +326,13 @@ add_part(struct sbuf *b, const char *boundary, const char *type,
 {
 	char *qp = mime_qp_encode_new(body);
 
-	sb_str(b, "--");
-	sb_str(b, boundary);
-	sb_str(b, "\r\nContent-Type: ");
-	sb_str(b, type);
-	sb_str(b, "; charset=UTF-8\r\n"
+	sbuf_puts(b, "--");
+	sbuf_puts(b, boundary);
+	sbuf_puts(b, "\r\nContent-Type: ");
+	sbuf_puts(b, type);
+	sbuf_puts(b, "; charset=UTF-8\r\n"
 		  "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
-	sb_str(b, qp);
+	sbuf_puts(b, qp);
 	free(qp);
 }
 
@@ -375,10 +347,10 @@ add_address(struct sbuf *b, const char *name, const char *value,
 		util_seterr(err, errlen, "%s: not a usable address", name);
 		return -1;
 	}
-	sb_str(b, name);
-	sb_str(b, ": ");
-	sb_str(b, a);
-	sb_str(b, "\r\n");
+	sbuf_puts(b, name);
+	sbuf_puts(b, ": ");
+	sbuf_puts(b, a);
+	sbuf_puts(b, "\r\n");
 	free(a);
 	return 0;
 }
@@ -389,32 +361,32 @@ add_body(struct sbuf *b, const struct mime_msg *m)
 	char boundary[64];
 	char *qp;
 
-	sb_str(b, "MIME-Version: 1.0\r\n");
+	sbuf_puts(b, "MIME-Version: 1.0\r\n");
 	if (m->html == NULL) {
 		qp = mime_qp_encode_new(m->text ? m->text : "");
-		sb_str(b, "Content-Type: text/plain; charset=UTF-8\r\n"
+		sbuf_puts(b, "Content-Type: text/plain; charset=UTF-8\r\n"
 			  "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
-		sb_str(b, qp);
+		sbuf_puts(b, qp);
 		free(qp);
 		return;
 	}
 	mime_boundary(m->idem_key, boundary, sizeof(boundary));
-	sb_str(b, "Content-Type: multipart/alternative;\r\n boundary=\"");
-	sb_str(b, boundary);
-	sb_str(b, "\"\r\n\r\nThis is a multi-part message in MIME format.\r\n"
-		  "\r\n");
+	sbuf_puts(b, "Content-Type: multipart/alternative;\r\n boundary=\"");
+	sbuf_puts(b, boundary);
+	sbuf_puts(b, "\"\r\n\r\n"
+		  "This is a multi-part message in MIME format.\r\n\r\n");
 	add_part(b, boundary, "text/plain", m->text ? m->text : "");
 	add_part(b, boundary, "text/html", m->html);
-	sb_str(b, "--");
-	sb_str(b, boundary);
-	sb_str(b, "--\r\n");
+	sbuf_puts(b, "--");
+	sbuf_puts(b, boundary);
+	sbuf_puts(b, "--\r\n");
 }
 
 int
 mime_build_message(const struct mime_msg *m, char **out, size_t *len,
 		   char *err, size_t errlen)
 {
-	struct sbuf b = { NULL, 0, 0 };
+	struct sbuf b = { 0 };
 	char date[64], *line;
 	int rc = -1;
 
@@ -430,23 +402,22 @@ mime_build_message(const struct mime_msg *m, char **out, size_t *len,
 	     add_address(&b, "Reply-To", m->reply_to, err, errlen) != 0))
 		goto out;
 	line = mime_header_new("Subject", m->subject);
-	sb_str(&b, line);
+	sbuf_puts(&b, line);
 	free(line);
 	mime_date(m->date, date, sizeof(date));
-	sb_str(&b, "Date: ");
-	sb_str(&b, date);
+	sbuf_puts(&b, "Date: ");
+	sbuf_puts(&b, date);
 	line = mime_message_id_new(m->idem_key);
-	sb_str(&b, "\r\nMessage-ID: ");
-	sb_str(&b, line);
+	sbuf_puts(&b, "\r\nMessage-ID: ");
+	sbuf_puts(&b, line);
 	free(line);
-	sb_str(&b, "\r\nAuto-Submitted: auto-generated\r\n"
+	sbuf_puts(&b, "\r\nAuto-Submitted: auto-generated\r\n"
 		   "X-Auto-Response-Suppress: All\r\n");
 	add_body(&b, m);
 	*len = b.len;
-	*out = b.p;
-	b.p = NULL;
+	*out = sbuf_take(&b);
 	rc = 0;
 out:
-	free(b.p);
+	sbuf_free(&b);
 	return rc;
 }

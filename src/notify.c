@@ -19,6 +19,7 @@
 
 #include "promised/log.h"
 #include "promised/notify.h"
+#include "promised/sbuf.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
 
@@ -46,47 +47,17 @@ static const struct {
 
 #define NOTIFY_NTYPES (sizeof(notify_types) / sizeof(notify_types[0]))
 
-/* ---- A growing string ------------------------------------------------ */
-
-struct sbuf {
-	char *s;
-	size_t len;
-	size_t cap;
-};
-
-static void
-sbuf_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		b->s = xreallocarray(b->s, cap, 1);
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void
-sbuf_str(struct sbuf *b, const char *s)
-{
-	sbuf_add(b, s, strlen(s));
-}
+/* ---- Header helpers --------------------------------------------------- */
 
 /* Adds "Name: value\n" with value taken as is (already safe). */
 static void
-sbuf_header(struct sbuf *b, const char *name, const char *value)
+header_add(struct sbuf *b, const char *name, const char *value)
 {
-	sbuf_str(b, name);
+	sbuf_puts(b, name);
 	sbuf_add(b, ": ", 2);
-	sbuf_str(b, value);
+	sbuf_puts(b, value);
 	sbuf_add(b, "\n", 1);
 }
-
-/* ---- Header helpers --------------------------------------------------- */
 
 char *
 notify_sanitize(char *dst, size_t dstlen, const char *s)
@@ -160,7 +131,7 @@ notify_header_encode(const char *value)
 	size_t left = strlen(clean);
 
 	if (!notify_needs_encoding(clean)) {
-		sbuf_str(&b, clean);
+		sbuf_puts(&b, clean);
 		goto out;
 	}
 	while (left > 0) {
@@ -173,17 +144,15 @@ notify_header_encode(const char *value)
 			n = left < chunk ? left : chunk;
 		if (b.len > 0)
 			sbuf_add(&b, "\n ", 2);
-		sbuf_str(&b, "=?UTF-8?B?");
+		sbuf_puts(&b, "=?UTF-8?B?");
 		notify_base64(&b, p, n);
-		sbuf_str(&b, "?=");
+		sbuf_puts(&b, "?=");
 		p += n;
 		left -= n;
 	}
 out:
-	if (b.s == NULL)
-		sbuf_add(&b, "", 0);
 	free(clean);
-	return b.s;
+	return sbuf_take(&b);
 }
 
 /* A msg-id left part may only hold atext and dots: anything else (and
@@ -254,15 +223,15 @@ notify_to_header(struct sbuf *b, const struct notification *n,
 	if (to == NULL || to->email == NULL || to->email[0] == '\0') {
 		char *id = notify_sanitize_dup(to ? to->id : n->recipient);
 
-		sbuf_header(b, "To", id);
+		header_add(b, "To", id);
 		free(id);
 		return;
 	}
-	sbuf_str(b, "To: ");
+	sbuf_puts(b, "To: ");
 	if (to->name != NULL && to->name[0] != '\0') {
 		if (notify_needs_encoding(to->name)) {
 			name = notify_header_encode(to->name);
-			sbuf_str(b, name);
+			sbuf_puts(b, name);
 		} else {
 			/* A quoted-string: escape the quote and backslash. */
 			const char *p;
@@ -281,7 +250,7 @@ notify_to_header(struct sbuf *b, const struct notification *n,
 	}
 	name = notify_sanitize_dup(to->email);
 	sbuf_add(b, "<", 1);
-	sbuf_str(b, name);
+	sbuf_puts(b, name);
 	sbuf_add(b, ">\n", 2);
 	free(name);
 }
@@ -299,41 +268,41 @@ notify_render_message(const struct notification *n,
 	const char *p;
 
 	snprintf(line, sizeof(line), "promised <promised@%s>", host);
-	sbuf_header(&b, "From", line);
+	header_add(&b, "From", line);
 	notify_to_header(&b, n, to);
 	v = notify_header_encode(n->subject ? n->subject : "");
-	sbuf_header(&b, "Subject", v);
+	header_add(&b, "Subject", v);
 	free(v);
 	notify_rfc5322_date(now, line, sizeof(line));
-	sbuf_header(&b, "Date", line);
-	sbuf_str(&b, "Message-ID: <");
+	header_add(&b, "Date", line);
+	sbuf_puts(&b, "Message-ID: <");
 	notify_msgid_part(&b, n->idem_key ? n->idem_key : "");
-	sbuf_str(&b, "@promised>\n");
-	sbuf_header(&b, "Auto-Submitted", "auto-generated");
-	sbuf_header(&b, "MIME-Version", "1.0");
-	sbuf_header(&b, "Content-Type", "text/plain; charset=UTF-8");
-	sbuf_header(&b, "Content-Transfer-Encoding", "8bit");
+	sbuf_puts(&b, "@promised>\n");
+	header_add(&b, "Auto-Submitted", "auto-generated");
+	header_add(&b, "MIME-Version", "1.0");
+	header_add(&b, "Content-Type", "text/plain; charset=UTF-8");
+	header_add(&b, "Content-Transfer-Encoding", "8bit");
 	snprintf(line, sizeof(line), "%" PRId64, n->promise_id);
-	sbuf_header(&b, "X-Promised-Promise", line);
+	header_add(&b, "X-Promised-Promise", line);
 	v = notify_sanitize_dup(n->step);
-	sbuf_header(&b, "X-Promised-Step", v);
+	header_add(&b, "X-Promised-Step", v);
 	free(v);
 	v = notify_sanitize_dup(n->recipient);
-	sbuf_header(&b, "X-Promised-Recipient", v);
+	header_add(&b, "X-Promised-Recipient", v);
 	free(v);
 	util_format_utc(n->scheduled_at, line, sizeof(line));
-	sbuf_header(&b, "X-Promised-Scheduled", line);
+	header_add(&b, "X-Promised-Scheduled", line);
 	if (n->late)
-		sbuf_header(&b, "X-Promised-Late", "yes");
+		header_add(&b, "X-Promised-Late", "yes");
 	sbuf_add(&b, "\n", 1);
 	/* CR never reaches the file: a Maildir message uses LF only. */
 	for (p = n->body ? n->body : ""; *p != '\0'; p++) {
 		if (*p != '\r')
 			sbuf_add(&b, p, 1);
 	}
-	if (b.s[b.len - 1] != '\n')
+	if (b.p[b.len - 1] != '\n')
 		sbuf_add(&b, "\n", 1);
-	return b.s;
+	return sbuf_take(&b);
 }
 
 /* ---- maildir ---------------------------------------------------------- */
@@ -425,7 +394,7 @@ notify_maildir_write(const struct cfg_channel *ch, const char *msg,
 		if (msg[i] != '\r')
 			sbuf_add(&b, &msg[i], 1);
 	}
-	if (b.len == 0 || b.s[b.len - 1] != '\n')
+	if (b.len == 0 || b.p[b.len - 1] != '\n')
 		sbuf_add(&b, "\n", 1);
 	notify_hostname(host, sizeof(host));
 	gettimeofday(&tv, NULL);
@@ -440,7 +409,7 @@ notify_maildir_write(const struct cfg_channel *ch, const char *msg,
 		util_seterr(err, errlen, "maildir: %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (notify_write_all(fd, b.s, b.len) != 0 || fsync(fd) != 0) {
+	if (notify_write_all(fd, b.p, b.len) != 0 || fsync(fd) != 0) {
 		util_seterr(err, errlen, "maildir: writing %s: %s", tmp,
 			    strerror(errno));
 		goto out;
@@ -463,7 +432,7 @@ out:
 		close(fd);
 		unlink(tmp);
 	}
-	free(b.s);
+	sbuf_free(&b);
 	return rc;
 }
 

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "promised/sbuf.h"
 #include "promised/template.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
@@ -100,34 +101,7 @@ struct template_set {
 	struct template *layout[NLOCALES];    /* NULL: none in that locale */
 };
 
-/* A growing string. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		b->p = xreallocarray(b->p, cap, 1);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
+/* Appends one line of a load report (at most 511 bytes of text). */
 static void
 sb_errf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -141,8 +115,8 @@ sb_errf(struct sbuf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	sb_str(b, line);
-	sb_add(b, "\n", 1);
+	sbuf_puts(b, line);
+	sbuf_add(b, "\n", 1);
 }
 
 const char *
@@ -225,50 +199,50 @@ escape_ascii(struct sbuf *b, enum template_escape esc, unsigned char c)
 	switch (esc) {
 	case TEMPLATE_HTML:
 		switch (c) {
-		case '&': sb_str(b, "&amp;"); return;
-		case '<': sb_str(b, "&lt;"); return;
-		case '>': sb_str(b, "&gt;"); return;
-		case '"': sb_str(b, "&quot;"); return;
-		case '\'': sb_str(b, "&#39;"); return;
+		case '&': sbuf_puts(b, "&amp;"); return;
+		case '<': sbuf_puts(b, "&lt;"); return;
+		case '>': sbuf_puts(b, "&gt;"); return;
+		case '"': sbuf_puts(b, "&quot;"); return;
+		case '\'': sbuf_puts(b, "&#39;"); return;
 		}
 		break;
 	case TEMPLATE_JSON:
 		switch (c) {
-		case '"': sb_str(b, "\\\""); return;
-		case '\\': sb_str(b, "\\\\"); return;
-		case '\n': sb_str(b, "\\n"); return;
-		case '\r': sb_str(b, "\\r"); return;
-		case '\t': sb_str(b, "\\t"); return;
+		case '"': sbuf_puts(b, "\\\""); return;
+		case '\\': sbuf_puts(b, "\\\\"); return;
+		case '\n': sbuf_puts(b, "\\n"); return;
+		case '\r': sbuf_puts(b, "\\r"); return;
+		case '\t': sbuf_puts(b, "\\t"); return;
 		}
 		if (c < 0x20 || c == 0x7F) {
 			snprintf(tmp, sizeof(tmp), "\\u%04x", c);
-			sb_str(b, tmp);
+			sbuf_puts(b, tmp);
 			return;
 		}
 		break;
 	case TEMPLATE_HEADER:
 		if (c < 0x20 || c == 0x7F) {
-			sb_add(b, " ", 1);
+			sbuf_add(b, " ", 1);
 			return;
 		}
 		break;
 	case TEMPLATE_FORM:
 		if (c == ' ') {
-			sb_add(b, "+", 1);
+			sbuf_add(b, "+", 1);
 			return;
 		}
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '*' || c == '-' ||
 		      c == '.' || c == '_')) {
 			snprintf(tmp, sizeof(tmp), "%%%02X", c);
-			sb_str(b, tmp);
+			sbuf_puts(b, tmp);
 			return;
 		}
 		break;
 	case TEMPLATE_TEXT:
 		break;
 	}
-	sb_add(b, (const char *)&c, 1);
+	sbuf_add(b, (const char *)&c, 1);
 }
 
 /* Appends one multi-byte UTF-8 character escaped as esc. */
@@ -282,7 +256,7 @@ escape_utf8(struct sbuf *b, enum template_escape esc,
 	if (esc == TEMPLATE_FORM) {
 		for (k = 0; k < n; k++) {
 			snprintf(tmp, sizeof(tmp), "%%%02X", s[k]);
-			sb_str(b, tmp);
+			sbuf_puts(b, tmp);
 		}
 		return;
 	}
@@ -292,10 +266,10 @@ escape_utf8(struct sbuf *b, enum template_escape esc,
 	    ((n == 2 && s[0] == 0xC2 && s[1] < 0xA0) ||
 	     (n == 3 && s[0] == 0xE2 && s[1] == 0x80 &&
 	      (s[2] == 0xA8 || s[2] == 0xA9)))) {
-		sb_add(b, " ", 1);
+		sbuf_add(b, " ", 1);
 		return;
 	}
-	sb_add(b, (const char *)s, n);
+	sbuf_add(b, (const char *)s, n);
 }
 
 static void
@@ -324,11 +298,10 @@ escape_append(struct sbuf *b, enum template_escape esc, const char *str)
 char *
 template_escape_new(enum template_escape esc, const char *s)
 {
-	struct sbuf b = { NULL, 0, 0 };
+	struct sbuf b = { 0 };
 
-	sb_add(&b, "", 0);
 	escape_append(&b, esc, s ? s : "");
-	return b.p;
+	return sbuf_take(&b);
 }
 
 /* ---- parsing ---- */
@@ -666,7 +639,7 @@ parse_into(const char *src, const char *name, int layout, struct sbuf *errs)
 struct template *
 template_parse(const char *src, const char *name, char *err, size_t errlen)
 {
-	struct sbuf errs = { NULL, 0, 0 };
+	struct sbuf errs = { 0 };
 	struct template *t;
 
 	t = parse_into(src, name, 0, &errs);
@@ -675,7 +648,7 @@ template_parse(const char *src, const char *name, char *err, size_t errlen)
 			errs.p[--errs.len] = '\0';
 		util_seterr(err, errlen, "%s", errs.p);
 	}
-	free(errs.p);
+	sbuf_free(&errs);
 	return t;
 }
 
@@ -685,17 +658,16 @@ static void
 expand(const struct template *t, enum template_escape esc,
        const struct template_vars *vars, const char *content, char **out)
 {
-	struct sbuf b = { NULL, 0, 0 };
+	struct sbuf b = { 0 };
 	size_t i;
 
-	sb_add(&b, "", 0);
 	for (i = 0; i < t->nops; i++) {
 		const struct op *o = &t->ops[i];
 		const char *val = o->var >= 0 ? vars->v[o->var] : NULL;
 
 		switch (o->kind) {
 		case OP_TEXT:
-			sb_add(&b, t->src + o->off, o->len);
+			sbuf_add(&b, t->src + o->off, o->len);
 			break;
 		case OP_VAR:
 			if (val != NULL)
@@ -709,11 +681,11 @@ expand(const struct template *t, enum template_escape esc,
 			break;
 		case OP_CONTENT:
 			if (content != NULL)
-				sb_str(&b, content);
+				sbuf_puts(&b, content);
 			break;
 		}
 	}
-	*out = b.p;
+	*out = sbuf_take(&b);
 }
 
 int
@@ -928,7 +900,7 @@ struct template_set *
 template_set_load(const char *dir, const char *override_dir,
 		  char *err, size_t errlen)
 {
-	struct sbuf errs = { NULL, 0, 0 };
+	struct sbuf errs = { 0 };
 	struct template_set *set;
 	int n;
 
@@ -946,7 +918,7 @@ template_set_load(const char *dir, const char *override_dir,
 		template_set_free(set);
 		set = NULL;
 	}
-	free(errs.p);
+	sbuf_free(&errs);
 	return set;
 }
 
@@ -954,7 +926,7 @@ int
 template_set_check(const char *dir, const char *override_dir,
 		   char **report)
 {
-	struct sbuf errs = { NULL, 0, 0 };
+	struct sbuf errs = { 0 };
 	int n;
 
 	template_set_free(load_all(dir, override_dir, &errs));
@@ -962,7 +934,7 @@ template_set_check(const char *dir, const char *override_dir,
 	if (report != NULL)
 		*report = errs.p;
 	else
-		free(errs.p);
+		sbuf_free(&errs);
 	return n;
 }
 
