@@ -354,12 +354,9 @@ end_of_day(const char *tz, int64_t now)
 {
 	struct cal_local l;
 	int64_t out;
-	int y, m, d;
 
-	if (cal_to_local(tz, now, &l) != 0)
-		return now - now % 86400 + 86400;
-	util_civil_from_days(l.days + 1, &y, &m, &d);
-	if (cal_from_local(tz, y, m, d, 0, 0, 0, &out, NULL) != 0)
+	if (cal_to_local(tz, now, &l) != 0 ||
+	    cal_day_start(tz, l.days + 1, &out) != 0)
 		return now - now % 86400 + 86400;
 	return out;
 }

@@ -246,6 +246,15 @@ cal_from_local(const char *tz, int year, int month, int day, int hour,
 	return rc;
 }
 
+int
+cal_day_start(const char *tz, int64_t days, int64_t *out)
+{
+	int y, m, d;
+
+	util_civil_from_days(days, &y, &m, &d);
+	return cal_from_local(tz, y, m, d, 0, 0, 0, out, NULL);
+}
+
 /* ---- business hours ------------------------------------------------------ */
 
 int

@@ -45,6 +45,9 @@ int cal_to_local(const char *tz, int64_t t, struct cal_local *out);
  * *shifted (if not NULL) is set to 1 when the time fell in a gap. 0 / -1. */
 int cal_from_local(const char *tz, int year, int month, int day, int hour,
 		   int min, int sec, int64_t *out, int *shifted);
+/* The first instant (local midnight, or the end of a gap over it) of
+ * civil day `days` in zone tz; 0 / -1. */
+int cal_day_start(const char *tz, int64_t days, int64_t *out);
 
 /* 1 when the civil day is a holiday of the site. */
 int cal_is_holiday(const struct cal_site *s, int64_t days);

@@ -66,16 +66,6 @@ report_args(struct cli *c, int argc, char **argv, struct report_args *a)
 	return 0;
 }
 
-/* Local midnight of civil day `days` in tz; 0 or -1. */
-static int
-local_midnight(const char *tz, int64_t days, int64_t *out)
-{
-	int y, m, d;
-
-	util_civil_from_days(days, &y, &m, &d);
-	return cal_from_local(tz, y, m, d, 0, 0, 0, out, NULL);
-}
-
 /* Exactly "DDDD-DD-DD" with digits. */
 static int
 date_shaped(const char *s)
@@ -111,7 +101,7 @@ parse_date(const char *opt, const char *s, const char *tz, int64_t *out,
 	days = util_days_from_civil(y, m, d);
 	util_civil_from_days(days, &y2, &m2, &d2);
 	if (m < 1 || m > 12 || d < 1 || y2 != y || m2 != m || d2 != d ||
-	    local_midnight(tz, days, out) != 0) {
+	    cal_day_start(tz, days, out) != 0) {
 		cli_err("%s: '%s' is not a date (YYYY-MM-DD)", opt, s);
 		*rc = EX_DATAERR;
 	}
@@ -149,7 +139,7 @@ period(struct cli *c, const struct report_args *a, int64_t *from,
 		if (rc != 0)
 			return rc;
 	} else if (cal_to_local(tz, *to, &loc) != 0 ||
-		   local_midnight(tz, loc.days - REPORT_DEFAULT_DAYS,
+		   cal_day_start(tz, loc.days - REPORT_DEFAULT_DAYS,
 				  from) != 0) {
 		cli_err("cannot compute the start of the period in %s", tz);
 		return EX_SOFTWARE;

@@ -25,14 +25,11 @@ today_bounds(const struct cal_site *site, int64_t now, int64_t *from,
 	     int64_t *to)
 {
 	struct cal_local l;
-	int y, m, d;
 
 	if (cal_to_local(site->tz, now, &l) != 0 ||
-	    cal_from_local(site->tz, l.year, l.month, l.day, 0, 0, 0, from,
-			   NULL) != 0)
+	    cal_day_start(site->tz, l.days, from) != 0)
 		return -1;
-	util_civil_from_days(l.days + 1, &y, &m, &d);
-	return cal_from_local(site->tz, y, m, d, 0, 0, 0, to, NULL);
+	return cal_day_start(site->tz, l.days + 1, to);
 }
 
 /* Filters name people and places of the config; a name it does not know
