@@ -262,6 +262,44 @@ store_prepare(struct store *st, const char *sql, sqlite3_stmt **out,
 	return STORE_OK;
 }
 
+/* Returns *slot ready to bind, preparing sql into it on first use; the
+ * caller resets it when done so that it holds no lock between uses. */
+static int
+prepare_kept(struct store *st, sqlite3_stmt **slot, const char *sql,
+	     char *err, size_t errlen)
+{
+	if (*slot != NULL) {
+		sqlite3_reset(*slot);
+		sqlite3_clear_bindings(*slot);
+		return STORE_OK;
+	}
+	return store_prepare(st, sql, slot, err, errlen);
+}
+
+int
+store_one_int(struct store *st, const char *sql, const char *param,
+	      int64_t *out, const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, src;
+
+	rc = store_prepare(st, sql, &stmt, err, errlen);
+	if (rc != STORE_OK)
+		goto out;
+	if (param)
+		store_bind_text(stmt, 1, param);
+	src = sqlite3_step(stmt);
+	if (src == SQLITE_ROW) {
+		if (sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+			*out = sqlite3_column_int64(stmt, 0);
+	} else if (src != SQLITE_DONE) {
+		rc = store_sqlerr(st, src, what, err, errlen);
+	}
+out:
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
 int
 store_begin(struct store *st, char *err, size_t errlen)
 {
@@ -305,6 +343,28 @@ store_col_text(sqlite3_stmt *stmt, int idx)
 		return NULL;
 	return xstrndup((const char *)s,
 			(size_t)sqlite3_column_bytes(stmt, idx));
+}
+
+enum promise_state
+store_col_state(sqlite3_stmt *stmt, int idx)
+{
+	const char *s = (const char *)sqlite3_column_text(stmt, idx);
+	enum promise_state v;
+
+	if (s == NULL || promise_state_parse(s, &v) == -1)
+		return PROMISE_OPEN;
+	return v;
+}
+
+enum promise_outcome
+store_col_outcome(sqlite3_stmt *stmt, int idx)
+{
+	const char *s = (const char *)sqlite3_column_text(stmt, idx);
+	enum promise_outcome v;
+
+	if (s == NULL || promise_outcome_parse(s, &v) == -1)
+		return OUTCOME_NONE;
+	return v;
 }
 
 /* ---- Opening and migrating ----------------------------------------- */
@@ -521,6 +581,8 @@ store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	sqlite3_finalize(st->load_stmt);
+	sqlite3_finalize(st->save_stmt);
 	sqlite3_close_v2(st->db);
 	free(st->path);
 	free(st);
@@ -581,7 +643,6 @@ static void
 read_promise(sqlite3_stmt *stmt, struct promise *p)
 {
 	size_t i;
-	const char *s;
 
 	memset(p, 0, sizeof(*p));
 	p->id = sqlite3_column_int64(stmt, 0);
@@ -592,12 +653,8 @@ read_promise(sqlite3_stmt *stmt, struct promise *p)
 		*int_field(p, promise_int_off[i]) =
 			sqlite3_column_int64(stmt, COL_FIRST_INT + (int)i);
 	p->renegotiations = sqlite3_column_int(stmt, COL_RENEG);
-	s = (const char *)sqlite3_column_text(stmt, COL_STATE);
-	if (s == NULL || promise_state_parse(s, &p->state) == -1)
-		p->state = PROMISE_OPEN;
-	s = (const char *)sqlite3_column_text(stmt, COL_OUTCOME);
-	if (s == NULL || promise_outcome_parse(s, &p->outcome) == -1)
-		p->outcome = OUTCOME_NONE;
+	p->state = store_col_state(stmt, COL_STATE);
+	p->outcome = store_col_outcome(stmt, COL_OUTCOME);
 }
 
 /* Runs a one-row promise SELECT whose ?1 is bound by the caller. */
@@ -622,20 +679,18 @@ int
 store_load(struct store *st, int64_t id, struct promise *out, char *err,
 	   size_t errlen)
 {
-	sqlite3_stmt *stmt = NULL;
 	char what[32];
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = store_prepare(st, "SELECT " PROMISE_COLS
-			   " FROM promises WHERE id = ?1", &stmt, err, errlen);
+	rc = prepare_kept(st, &st->load_stmt, "SELECT " PROMISE_COLS
+			  " FROM promises WHERE id = ?1", err, errlen);
 	if (rc != STORE_OK)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, id);
+		return rc;
+	sqlite3_bind_int64(st->load_stmt, 1, id);
 	snprintf(what, sizeof(what), "%" PRId64, id);
-	rc = fetch_promise(st, stmt, out, what, err, errlen);
-out:
-	sqlite3_finalize(stmt);
+	rc = fetch_promise(st, st->load_stmt, out, what, err, errlen);
+	sqlite3_reset(st->load_stmt);
 	return rc;
 }
 
@@ -656,9 +711,9 @@ bind_promise(sqlite3_stmt *stmt, const struct promise *p)
 	store_bind_text(stmt, col, promise_outcome_name(p->outcome));
 }
 
-static int
-step_done(struct store *st, sqlite3_stmt *stmt, const char *what, char *err,
-	  size_t errlen)
+int
+store_step_done(struct store *st, sqlite3_stmt *stmt, const char *what,
+		char *err, size_t errlen)
 {
 	int src = sqlite3_step(stmt);
 
@@ -671,10 +726,10 @@ int
 store_save(struct store *st, const struct promise *p, char *err,
 	   size_t errlen)
 {
-	sqlite3_stmt *stmt = NULL;
 	int rc;
 
-	rc = store_prepare(st, "UPDATE promises SET ref = ?2, title = ?3,"
+	rc = prepare_kept(st, &st->save_stmt,
+		"UPDATE promises SET ref = ?2, title = ?3,"
 		" details = ?4, customer_name = ?5, customer_phone = ?6,"
 		" customer_email = ?7, vehicle = ?8, vin = ?9, owner = ?10,"
 		" team = ?11, site = ?12, policy = ?13, source = ?14,"
@@ -683,14 +738,14 @@ store_save(struct store *st, const struct promise *p, char *err,
 		" acked_at = ?21, snoozed_until = ?22, lapsed_at = ?23,"
 		" fired_through = ?24, next_step_at = ?25,"
 		" renegotiations = ?26, state = ?27, outcome = ?28"
-		" WHERE id = ?1", &stmt, err, errlen);
+		" WHERE id = ?1", err, errlen);
 	if (rc != STORE_OK)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, p->id);
-	bind_promise(stmt, p);
-	rc = step_done(st, stmt, "updating a promise", err, errlen);
-out:
-	sqlite3_finalize(stmt);
+		return rc;
+	sqlite3_bind_int64(st->save_stmt, 1, p->id);
+	bind_promise(st->save_stmt, p);
+	rc = store_step_done(st, st->save_stmt, "updating a promise", err,
+			     errlen);
+	sqlite3_reset(st->save_stmt);
 	return rc;
 }
 
@@ -735,7 +790,7 @@ store_event_add(struct store *st, int64_t promise_id, enum event_kind kind,
 	store_bind_text(stmt, 5, detail != NULL ? detail : "");
 	sqlite3_bind_int64(stmt, 6, old_due);
 	sqlite3_bind_int64(stmt, 7, new_due);
-	rc = step_done(st, stmt, "writing an event", err, errlen);
+	rc = store_step_done(st, stmt, "writing an event", err, errlen);
 out:
 	sqlite3_finalize(stmt);
 	return rc;
@@ -830,23 +885,9 @@ static int
 find_ref(struct store *st, const char *ref, int64_t *id, char *err,
 	 size_t errlen)
 {
-	sqlite3_stmt *stmt = NULL;
-	int rc, src;
-
 	*id = 0;
-	rc = store_prepare(st, "SELECT id FROM promises WHERE ref = ?1",
-			   &stmt, err, errlen);
-	if (rc != STORE_OK)
-		goto out;
-	store_bind_text(stmt, 1, ref);
-	src = sqlite3_step(stmt);
-	if (src == SQLITE_ROW)
-		*id = sqlite3_column_int64(stmt, 0);
-	else if (src != SQLITE_DONE)
-		rc = store_sqlerr(st, src, "looking up a ref", err, errlen);
-out:
-	sqlite3_finalize(stmt);
-	return rc;
+	return store_one_int(st, "SELECT id FROM promises WHERE ref = ?1", ref,
+			     id, "looking up a ref", err, errlen);
 }
 
 static int
@@ -864,7 +905,7 @@ insert_promise(struct store *st, struct promise *row, char *err,
 	if (rc != STORE_OK)
 		goto out;
 	bind_promise(stmt, row);
-	rc = step_done(st, stmt, "adding a promise", err, errlen);
+	rc = store_step_done(st, stmt, "adding a promise", err, errlen);
 	if (rc == STORE_OK)
 		row->id = sqlite3_last_insert_rowid(st->db);
 out:

@@ -11,45 +11,6 @@
 #include "promised/util.h"
 #include "store_internal.h"
 
-static int
-insert_plain(struct store *st, const struct notification *n, int64_t now,
-	     int *added, char *err, size_t errlen)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc, src;
-
-	rc = store_prepare(st, "INSERT OR IGNORE INTO notifications"
-		" (promise_id, step, step_index, repeat, channel_index,"
-		" channel, recipient, subject, body, idem_key, state,"
-		" attempts, late, scheduled_at, next_try_at, created_at)"
-		" VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-		" 'pending', 0, ?10, ?11, ?12, ?13)", &stmt, err, errlen);
-	if (rc != STORE_OK)
-		return rc;
-	store_bind_text(stmt, 1, n->step != NULL ? n->step : "");
-	sqlite3_bind_int(stmt, 2, n->step_index);
-	sqlite3_bind_int(stmt, 3, n->repeat);
-	sqlite3_bind_int(stmt, 4, n->channel_index);
-	store_bind_text(stmt, 5, n->channel);
-	store_bind_text(stmt, 6, n->recipient);
-	store_bind_text(stmt, 7, n->subject);
-	store_bind_text(stmt, 8, n->body);
-	store_bind_text(stmt, 9, n->idem_key);
-	sqlite3_bind_int(stmt, 10, n->late != 0);
-	sqlite3_bind_int64(stmt, 11, n->scheduled_at);
-	sqlite3_bind_int64(stmt, 12, n->next_try_at > 0 ? n->next_try_at
-			   : now);
-	sqlite3_bind_int64(stmt, 13, now);
-	src = sqlite3_step(stmt);
-	if (src != SQLITE_DONE)
-		rc = store_sqlerr(st, src, "queueing a notification", err,
-				  errlen);
-	else
-		*added = sqlite3_changes(st->db) > 0;
-	sqlite3_finalize(stmt);
-	return rc;
-}
-
 int
 store_outbox_queue_plain(struct store *st, const struct notification *n,
 			 int64_t now, int *added, char *err, size_t errlen)
@@ -68,7 +29,8 @@ store_outbox_queue_plain(struct store *st, const struct notification *n,
 	rc = store_begin(st, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
-	rc = insert_plain(st, n, now, added, err, errlen);
+	rc = store_outbox_insert(st, 0, n, now, added,
+				 "queueing a notification", err, errlen);
 	return store_end(st, rc, err, errlen);
 }
 
@@ -76,22 +38,13 @@ int
 store_outbox_has_key(struct store *st, const char *idem_key, int *found,
 		     char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt = NULL;
-	int rc, src;
+	int64_t v = 0;
+	int rc;
 
-	*found = 0;
-	rc = store_prepare(st, "SELECT 1 FROM notifications WHERE idem_key = ?1",
-			   &stmt, err, errlen);
-	if (rc != STORE_OK)
-		return rc;
-	store_bind_text(stmt, 1, idem_key);
-	src = sqlite3_step(stmt);
-	if (src == SQLITE_ROW)
-		*found = 1;
-	else if (src != SQLITE_DONE)
-		rc = store_sqlerr(st, src, "looking up a notification", err,
-				  errlen);
-	sqlite3_finalize(stmt);
+	rc = store_one_int(st, "SELECT 1 FROM notifications WHERE idem_key = ?1",
+			   idem_key, &v, "looking up a notification", err,
+			   errlen);
+	*found = v == 1;
 	return rc;
 }
 
@@ -99,21 +52,8 @@ int
 store_first_promise_at(struct store *st, int64_t *at, char *err,
 		       size_t errlen)
 {
-	sqlite3_stmt *stmt = NULL;
-	int rc, src;
-
 	*at = 0;
 	/* A scan of the promises; the digest asks once per run. */
-	rc = store_prepare(st, "SELECT MIN(created_at) FROM promises", &stmt,
-			   err, errlen);
-	if (rc != STORE_OK)
-		return rc;
-	src = sqlite3_step(stmt);
-	if (src == SQLITE_ROW)
-		*at = sqlite3_column_int64(stmt, 0);
-	else if (src != SQLITE_DONE)
-		rc = store_sqlerr(st, src, "reading the first promise", err,
-				  errlen);
-	sqlite3_finalize(stmt);
-	return rc;
+	return store_one_int(st, "SELECT MIN(created_at) FROM promises", NULL,
+			     at, "reading the first promise", err, errlen);
 }

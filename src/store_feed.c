@@ -219,7 +219,7 @@ save_feed_marks(struct sync *s, int64_t id, const struct feed_item *it,
 		char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, src;
+	int rc;
 
 	rc = store_prepare(s->st, "UPDATE promises SET feed_sequence = ?2,"
 			   " feed_modified = ?3 WHERE id = ?1", &stmt, err,
@@ -229,10 +229,8 @@ save_feed_marks(struct sync *s, int64_t id, const struct feed_item *it,
 	sqlite3_bind_int64(stmt, 1, id);
 	sqlite3_bind_int64(stmt, 2, it->sequence);
 	sqlite3_bind_int64(stmt, 3, it->last_modified);
-	src = sqlite3_step(stmt);
-	if (src != SQLITE_DONE)
-		rc = store_sqlerr(s->st, src, "saving a feed item's version",
-				  err, errlen);
+	rc = store_step_done(s->st, stmt, "saving a feed item's version", err,
+			     errlen);
 out:
 	sqlite3_finalize(stmt);
 	return rc;
@@ -295,7 +293,7 @@ add_item(struct sync *s, const struct feed_item *it, char *err,
 	struct promise p;
 	char due[32], *detail = NULL;
 	size_t i;
-	int rc, src;
+	int rc;
 
 	memset(&p, 0, sizeof(p));
 	rc = store_prepare(s->st, "INSERT OR IGNORE INTO promises (ref, title,"
@@ -310,12 +308,9 @@ add_item(struct sync *s, const struct feed_item *it, char *err,
 	sqlite3_bind_int64(stmt, 4, it->due_at);
 	sqlite3_bind_int64(stmt, 5, s->now);
 	store_bind_text(stmt, 6, s->source);
-	src = sqlite3_step(stmt);
-	if (src != SQLITE_DONE) {
-		rc = store_sqlerr(s->st, src, "adding a feed promise", err,
-				  errlen);
+	rc = store_step_done(s->st, stmt, "adding a feed promise", err, errlen);
+	if (rc != STORE_OK)
 		goto out;
-	}
 	if (sqlite3_changes(s->st->db) == 0) {
 		/* The ref belongs to a promise from elsewhere. */
 		note_invalid(s, it, "ref (taken by another promise)");
@@ -622,7 +617,7 @@ store_feed_status_set(struct store *st, const struct store_feed_status *fs,
 		      char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc, src;
+	int rc;
 
 	if (fs == NULL || fs->name == NULL || *fs->name == '\0') {
 		util_seterr(err, errlen, "feed status needs a name");
@@ -647,10 +642,7 @@ store_feed_status_set(struct store *st, const struct store_feed_status *fs,
 	sqlite3_bind_int64(stmt, 10, fs->updated);
 	sqlite3_bind_int64(stmt, 11, fs->cancelled);
 	sqlite3_bind_int(stmt, 12, fs->failing != 0);
-	src = sqlite3_step(stmt);
-	if (src != SQLITE_DONE)
-		rc = store_sqlerr(st, src, "saving a feed's status", err,
-				  errlen);
+	rc = store_step_done(st, stmt, "saving a feed's status", err, errlen);
 out:
 	sqlite3_finalize(stmt);
 	return rc;

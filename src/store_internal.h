@@ -1,7 +1,7 @@
 /*
- * store_internal: what store.c and store_outbox.c share — the handle, the
- * transaction helpers, row readers and the timeline writer.  Private to
- * src/store*.c; nothing else includes sqlite3.h or this file.
+ * store_internal: what the src/store*.c files share — the handle, the
+ * statement and transaction helpers, row readers and the timeline writer.
+ * Private to src/store*.c; nothing else includes sqlite3.h or this file.
  */
 #ifndef PROMISED_STORE_INTERNAL_H
 #define PROMISED_STORE_INTERNAL_H
@@ -16,6 +16,10 @@ struct store {
 	store_next_fn next_fn;
 	void *next_ctx;
 	int busy_ms;
+	/* Kept prepared for the life of the handle: store_load and store_save
+	 * run once per promise in whole-table passes. */
+	sqlite3_stmt *load_stmt;
+	sqlite3_stmt *save_stmt;
 };
 
 /* Maps a sqlite3 result code to a store_rc and writes a message that says
@@ -29,10 +33,22 @@ int store_prepare(struct store *st, const char *sql, sqlite3_stmt **out,
 int store_begin(struct store *st, char *err, size_t errlen);
 /* COMMIT when rc is STORE_OK, else ROLLBACK; returns the final rc. */
 int store_end(struct store *st, int rc, char *err, size_t errlen);
+/* Steps a statement that returns no rows; STORE_OK on SQLITE_DONE, else
+ * the mapped error saying what was being done. */
+int store_step_done(struct store *st, sqlite3_stmt *stmt, const char *what,
+		    char *err, size_t errlen);
+/* One integer from a query with at most one text parameter (?1, bound
+ * when param is not NULL); no row or a NULL result leaves *out alone. */
+int store_one_int(struct store *st, const char *sql, const char *param,
+		  int64_t *out, const char *what, char *err, size_t errlen);
 /* Binds s as text, or NULL when s is NULL. */
 int store_bind_text(sqlite3_stmt *stmt, int idx, const char *s);
 /* Returns an owned copy of a text column, NULL for SQL NULL. */
 char *store_col_text(sqlite3_stmt *stmt, int idx);
+/* A state / outcome column; PROMISE_OPEN / OUTCOME_NONE when NULL or not
+ * a known name. */
+enum promise_state store_col_state(sqlite3_stmt *stmt, int idx);
+enum promise_outcome store_col_outcome(sqlite3_stmt *stmt, int idx);
 
 /* Loads promise id inside the current transaction (STORE_NOTFOUND). */
 int store_load(struct store *st, int64_t id, struct promise *out,
@@ -48,5 +64,12 @@ int store_event_add(struct store *st, int64_t promise_id,
 		    enum event_kind kind, const char *actor,
 		    const char *detail, int64_t old_due, int64_t new_due,
 		    int64_t now, char *err, size_t errlen);
+
+/* Queues one notification row for promise pid (0: none); a row whose
+ * idem_key exists is ignored (*added 0).  what names the step in errors.
+ * Inside the caller's transaction. */
+int store_outbox_insert(struct store *st, int64_t pid,
+			const struct notification *nt, int64_t now, int *added,
+			const char *what, char *err, size_t errlen);
 
 #endif

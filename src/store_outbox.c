@@ -14,6 +14,15 @@
 #include "promised/xmalloc.h"
 #include "store_internal.h"
 
+/* Queues a notification row; a row whose idem_key exists is ignored. */
+#define INSERT_NOTIF_SQL \
+	"INSERT OR IGNORE INTO notifications" \
+	" (promise_id, step, step_index, repeat, channel_index," \
+	" channel, recipient, subject, body, idem_key, state," \
+	" attempts, late, scheduled_at, next_try_at, created_at)" \
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10," \
+	" 'pending', 0, ?11, ?12, ?13, ?14)"
+
 #define NOTIF_COLS \
 	"id, promise_id, step, step_index, repeat, channel_index, channel," \
 	" recipient, subject, body, idem_key, state, attempts, late," \
@@ -142,6 +151,60 @@ check_fire(const struct store_fire *f, char *err, size_t errlen)
 	return STORE_OK;
 }
 
+/* Binds nt to a prepared INSERT_NOTIF_SQL (promise id 0: none) and
+ * steps it; *added is 1 when the row is new, 0 when its idem_key was
+ * already queued. */
+static int
+insert_one(struct store *st, sqlite3_stmt *stmt, int64_t pid,
+	   const struct notification *nt, int64_t now, int *added,
+	   const char *what, char *err, size_t errlen)
+{
+	int src;
+
+	*added = 0;
+	sqlite3_reset(stmt);
+	if (pid != 0)
+		sqlite3_bind_int64(stmt, 1, pid);
+	else
+		sqlite3_bind_null(stmt, 1);
+	store_bind_text(stmt, 2, nt->step != NULL ? nt->step : "");
+	sqlite3_bind_int(stmt, 3, nt->step_index);
+	sqlite3_bind_int(stmt, 4, nt->repeat);
+	sqlite3_bind_int(stmt, 5, nt->channel_index);
+	store_bind_text(stmt, 6, nt->channel);
+	store_bind_text(stmt, 7, nt->recipient);
+	store_bind_text(stmt, 8, nt->subject);
+	store_bind_text(stmt, 9, nt->body);
+	store_bind_text(stmt, 10, nt->idem_key);
+	sqlite3_bind_int(stmt, 11, nt->late != 0);
+	sqlite3_bind_int64(stmt, 12, nt->scheduled_at);
+	sqlite3_bind_int64(stmt, 13, nt->next_try_at > 0 ? nt->next_try_at
+			   : now);
+	sqlite3_bind_int64(stmt, 14, now);
+	src = sqlite3_step(stmt);
+	if (src != SQLITE_DONE)
+		return store_sqlerr(st, src, what, err, errlen);
+	*added = sqlite3_changes(st->db) > 0;
+	return STORE_OK;
+}
+
+int
+store_outbox_insert(struct store *st, int64_t pid,
+		    const struct notification *nt, int64_t now, int *added,
+		    const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	*added = 0;
+	rc = store_prepare(st, INSERT_NOTIF_SQL, &stmt, err, errlen);
+	if (rc == STORE_OK)
+		rc = insert_one(st, stmt, pid, nt, now, added, what, err,
+				errlen);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
 /* INSERT OR IGNORE: a step already queued (same idem_key) is skipped. */
 static int
 insert_notifs(struct store *st, int64_t pid, const struct store_fire *f,
@@ -149,40 +212,14 @@ insert_notifs(struct store *st, int64_t pid, const struct store_fire *f,
 {
 	sqlite3_stmt *stmt = NULL;
 	size_t i;
-	int rc;
+	int rc, one = 0;
 
 	*added = 0;
-	rc = store_prepare(st, "INSERT OR IGNORE INTO notifications"
-		" (promise_id, step, step_index, repeat, channel_index,"
-		" channel, recipient, subject, body, idem_key, state,"
-		" attempts, late, scheduled_at, next_try_at, created_at)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-		" 'pending', 0, ?11, ?12, ?13, ?14)", &stmt, err, errlen);
+	rc = store_prepare(st, INSERT_NOTIF_SQL, &stmt, err, errlen);
 	for (i = 0; rc == STORE_OK && i < f->nnotifs; i++) {
-		const struct notification *nt = &f->notifs[i];
-
-		sqlite3_reset(stmt);
-		sqlite3_bind_int64(stmt, 1, pid);
-		store_bind_text(stmt, 2, nt->step != NULL ? nt->step : "");
-		sqlite3_bind_int(stmt, 3, nt->step_index);
-		sqlite3_bind_int(stmt, 4, nt->repeat);
-		sqlite3_bind_int(stmt, 5, nt->channel_index);
-		store_bind_text(stmt, 6, nt->channel);
-		store_bind_text(stmt, 7, nt->recipient);
-		store_bind_text(stmt, 8, nt->subject);
-		store_bind_text(stmt, 9, nt->body);
-		store_bind_text(stmt, 10, nt->idem_key);
-		sqlite3_bind_int(stmt, 11, nt->late != 0);
-		sqlite3_bind_int64(stmt, 12, nt->scheduled_at);
-		sqlite3_bind_int64(stmt, 13, nt->next_try_at > 0 ?
-				   nt->next_try_at : now);
-		sqlite3_bind_int64(stmt, 14, now);
-		if (sqlite3_step(stmt) != SQLITE_DONE)
-			rc = store_sqlerr(st, sqlite3_errcode(st->db),
-					  "queueing a notification", err,
-					  errlen);
-		else
-			*added += (size_t)sqlite3_changes(st->db);
+		rc = insert_one(st, stmt, pid, &f->notifs[i], now, &one,
+				"queueing a notification", err, errlen);
+		*added += (size_t)one;
 	}
 	sqlite3_finalize(stmt);
 	return rc;
@@ -281,6 +318,7 @@ int
 store_recompute_all(struct store *st, int64_t now, char *err, size_t errlen)
 {
 	struct promise p;
+	sqlite3_stmt *upd = NULL;
 	int64_t *ids = NULL, next;
 	size_t i, n = 0;
 	int rc;
@@ -289,17 +327,26 @@ store_recompute_all(struct store *st, int64_t now, char *err, size_t errlen)
 	if (rc != STORE_OK)
 		return rc;
 	rc = open_ids(st, &ids, &n, err, errlen);
+	/* Only next_step_at changes: writing that one column instead of the
+	 * whole row keeps a reload of a large site short. */
+	if (rc == STORE_OK)
+		rc = store_prepare(st, "UPDATE promises SET next_step_at = ?2"
+				   " WHERE id = ?1", &upd, err, errlen);
 	for (i = 0; rc == STORE_OK && i < n; i++) {
 		rc = store_load(st, ids[i], &p, err, errlen);
 		if (rc != STORE_OK)
 			break;
 		next = store_next_of(st, &p, now);
 		if (next != p.next_step_at) {
-			p.next_step_at = next;
-			rc = store_save(st, &p, err, errlen);
+			sqlite3_bind_int64(upd, 1, p.id);
+			sqlite3_bind_int64(upd, 2, next);
+			rc = store_step_done(st, upd, "updating a promise", err,
+					     errlen);
+			sqlite3_reset(upd);
 		}
 		promise_clear(&p);
 	}
+	sqlite3_finalize(upd);
 	free(ids);
 	return store_end(st, rc, err, errlen);
 }
@@ -365,9 +412,10 @@ collect_notifs(struct store *st, sqlite3_stmt *stmt,
 	return STORE_OK;
 }
 
+/* Runs one statement without parameters. */
 static int
-exec_bound(struct store *st, const char *sql, int64_t a, int64_t b,
-	   const char *what, char *err, size_t errlen)
+exec_plain(struct store *st, const char *sql, const char *what, char *err,
+	   size_t errlen)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc, src;
@@ -375,11 +423,6 @@ exec_bound(struct store *st, const char *sql, int64_t a, int64_t b,
 	rc = store_prepare(st, sql, &stmt, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
-	/* Statements use ?1, ?2 or neither; binding only what exists. */
-	if (sqlite3_bind_parameter_count(stmt) >= 1)
-		sqlite3_bind_int64(stmt, 1, a);
-	if (sqlite3_bind_parameter_count(stmt) >= 2)
-		sqlite3_bind_int64(stmt, 2, b);
 	src = sqlite3_step(stmt);
 	if (src != SQLITE_DONE)
 		rc = store_sqlerr(st, src, what, err, errlen);
@@ -396,9 +439,9 @@ store_outbox_recover(struct store *st, size_t *n, char *err, size_t errlen)
 	rc = store_begin(st, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
-	rc = exec_bound(st, "UPDATE notifications SET state = 'pending'"
-			" WHERE state = 'sending'", 0, 0,
-			"recovering the outbox", err, errlen);
+	rc = exec_plain(st, "UPDATE notifications SET state = 'pending'"
+			" WHERE state = 'sending'", "recovering the outbox",
+			err, errlen);
 	if (rc == STORE_OK)
 		*n = (size_t)sqlite3_changes(st->db);
 	return store_end(st, rc, err, errlen);
@@ -411,7 +454,7 @@ store_outbox_claim(struct store *st, int64_t now, size_t limit,
 {
 	sqlite3_stmt *stmt = NULL;
 	size_t i;
-	int rc;
+	int rc, src;
 
 	*out = NULL;
 	*n = 0;
@@ -429,11 +472,20 @@ store_outbox_claim(struct store *st, int64_t now, size_t limit,
 	sqlite3_bind_int64(stmt, 2, limit == 0 || limit > INT64_MAX ? -1 :
 			   (int64_t)limit);
 	rc = collect_notifs(st, stmt, out, n, err, errlen);
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	/* One statement for the batch, stepped once per row. */
+	if (rc == STORE_OK && *n > 0)
+		rc = store_prepare(st, "UPDATE notifications SET state ="
+				   " 'sending', attempts = attempts + 1"
+				   " WHERE id = ?1", &stmt, err, errlen);
 	for (i = 0; rc == STORE_OK && i < *n; i++) {
-		rc = exec_bound(st, "UPDATE notifications SET state ="
-				" 'sending', attempts = attempts + 1"
-				" WHERE id = ?1", (*out)[i].id, 0,
-				"claiming a notification", err, errlen);
+		sqlite3_reset(stmt);
+		sqlite3_bind_int64(stmt, 1, (*out)[i].id);
+		src = sqlite3_step(stmt);
+		if (src != SQLITE_DONE)
+			rc = store_sqlerr(st, src, "claiming a notification",
+					  err, errlen);
 		(*out)[i].state = NOTIF_SENDING;
 		(*out)[i].attempts++;
 	}
@@ -630,55 +682,13 @@ out:
 
 /* ---- Fallback ------------------------------------------------------- */
 
-/* INSERT OR IGNORE of the fallback row; *added is 0 when it existed. */
-static int
-insert_fallback(struct store *st, const struct notification *nt,
-		const char *channel, const char *key, int64_t now,
-		int *added, char *err, size_t errlen)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc, src;
-
-	*added = 0;
-	rc = store_prepare(st, "INSERT OR IGNORE INTO notifications"
-		" (promise_id, step, step_index, repeat, channel_index,"
-		" channel, recipient, subject, body, idem_key, state,"
-		" attempts, late, scheduled_at, next_try_at, created_at)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-		" 'pending', 0, ?11, ?12, ?13, ?13)", &stmt, err, errlen);
-	if (rc != STORE_OK)
-		return rc;
-	if (nt->promise_id != 0)
-		sqlite3_bind_int64(stmt, 1, nt->promise_id);
-	else
-		sqlite3_bind_null(stmt, 1);
-	store_bind_text(stmt, 2, nt->step != NULL ? nt->step : "");
-	sqlite3_bind_int(stmt, 3, nt->step_index);
-	sqlite3_bind_int(stmt, 4, nt->repeat);
-	sqlite3_bind_int(stmt, 5, nt->channel_index + 1);
-	store_bind_text(stmt, 6, channel);
-	store_bind_text(stmt, 7, nt->recipient);
-	store_bind_text(stmt, 8, nt->subject);
-	store_bind_text(stmt, 9, nt->body);
-	store_bind_text(stmt, 10, key);
-	sqlite3_bind_int(stmt, 11, nt->late != 0);
-	sqlite3_bind_int64(stmt, 12, nt->scheduled_at);
-	sqlite3_bind_int64(stmt, 13, now);
-	src = sqlite3_step(stmt);
-	if (src != SQLITE_DONE)
-		rc = store_sqlerr(st, src, "queueing a fallback", err, errlen);
-	else
-		*added = sqlite3_changes(st->db) > 0;
-	sqlite3_finalize(stmt);
-	return rc;
-}
-
 static int
 fallback_tx(struct store *st, const struct notification *nt,
 	    const char *channel, const char *reason, int64_t now,
 	    int64_t *new_id, char *err, size_t errlen)
 {
-	char *key, *detail;
+	struct notification m;
+	char *detail;
 	int added = 0, rc;
 
 	if (nt->state != NOTIF_DEAD) {
@@ -687,10 +697,16 @@ fallback_tx(struct store *st, const struct notification *nt,
 			    notif_state_name(nt->state));
 		return STORE_CONFLICT;
 	}
-	key = xasprintf("%s.f%d.%s", nt->idem_key, nt->channel_index + 1,
-			channel);
-	rc = insert_fallback(st, nt, channel, key, now, &added, err, errlen);
-	free(key);
+	/* The same row on the next channel, due at once. */
+	m = *nt;
+	m.channel_index = nt->channel_index + 1;
+	m.channel = (char *)channel;
+	m.idem_key = xasprintf("%s.f%d.%s", nt->idem_key, m.channel_index,
+			       channel);
+	m.next_try_at = 0;
+	rc = store_outbox_insert(st, nt->promise_id, &m, now, &added,
+				 "queueing a fallback", err, errlen);
+	free(m.idem_key);
 	if (rc != STORE_OK || !added)
 		return rc;
 	*new_id = sqlite3_last_insert_rowid(st->db);

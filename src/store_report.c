@@ -39,8 +39,6 @@ static const char report_sql[] =
 static void
 read_item(sqlite3_stmt *stmt, struct store_report_item *it)
 {
-	const char *s;
-
 	memset(it, 0, sizeof(*it));
 	it->id = sqlite3_column_int64(stmt, 0);
 	it->owner = store_col_text(stmt, 1);
@@ -49,12 +47,8 @@ read_item(sqlite3_stmt *stmt, struct store_report_item *it)
 	it->due_at = sqlite3_column_int64(stmt, 4);
 	it->created_at = sqlite3_column_int64(stmt, 5);
 	it->closed_at = sqlite3_column_int64(stmt, 6);
-	s = (const char *)sqlite3_column_text(stmt, 7);
-	if (s == NULL || promise_state_parse(s, &it->state) == -1)
-		it->state = PROMISE_OPEN;
-	s = (const char *)sqlite3_column_text(stmt, 8);
-	if (s == NULL || promise_outcome_parse(s, &it->outcome) == -1)
-		it->outcome = OUTCOME_NONE;
+	it->state = store_col_state(stmt, 7);
+	it->outcome = store_col_outcome(stmt, 8);
 	it->renegotiations = sqlite3_column_int(stmt, 9);
 	it->first_sent_at = sqlite3_column_int64(stmt, 10);  /* NULL -> 0 */
 	it->escalations_sent = sqlite3_column_int64(stmt, 11);

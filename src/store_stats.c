@@ -36,32 +36,6 @@ out:
 	return rc;
 }
 
-/* One integer from a query with at most one text parameter; a NULL
- * result leaves *out alone. */
-static int
-one_int(struct store *st, const char *sql, const char *param, int64_t *out,
-	const char *what, char *err, size_t errlen)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc, src;
-
-	rc = store_prepare(st, sql, &stmt, err, errlen);
-	if (rc != STORE_OK)
-		goto out;
-	if (param)
-		store_bind_text(stmt, 1, param);
-	src = sqlite3_step(stmt);
-	if (src == SQLITE_ROW) {
-		if (sqlite3_column_type(stmt, 0) != SQLITE_NULL)
-			*out = sqlite3_column_int64(stmt, 0);
-	} else if (src != SQLITE_DONE) {
-		rc = store_sqlerr(st, src, what, err, errlen);
-	}
-out:
-	sqlite3_finalize(stmt);
-	return rc;
-}
-
 static int
 count_outbox(struct store *st, struct store_stats *out, char *err,
 	     size_t errlen)
@@ -118,11 +92,11 @@ store_stats(struct store *st, struct store_stats *out, int64_t now,
 	}
 	began = 1;
 	if ((rc = count_promises(st, out, err, errlen)) != STORE_OK ||
-	    (rc = one_int(st, "SELECT COUNT(*) FROM events WHERE kind = ?",
+	    (rc = store_one_int(st, "SELECT COUNT(*) FROM events WHERE kind = ?",
 			  event_kind_name(EVENT_LAPSED), &out->lapsed,
 			  "counting lapses", err, errlen)) != STORE_OK ||
 	    (rc = count_outbox(st, out, err, errlen)) != STORE_OK ||
-	    (rc = one_int(st, "SELECT MIN(created_at) FROM notifications"
+	    (rc = store_one_int(st, "SELECT MIN(created_at) FROM notifications"
 			  " WHERE state IN ('pending', 'retry', 'sending')",
 			  NULL, &oldest, "reading the outbox age", err,
 			  errlen)) != STORE_OK)

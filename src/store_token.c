@@ -21,17 +21,6 @@ col_copy(sqlite3_stmt *stmt, int idx, char *dst, size_t dstlen)
 	util_strlcpy(dst, s != NULL ? (const char *)s : "", dstlen);
 }
 
-static int
-step_once(struct store *st, sqlite3_stmt *stmt, const char *what,
-	  char *err, size_t errlen)
-{
-	int src = sqlite3_step(stmt);
-
-	if (src == SQLITE_DONE || src == SQLITE_ROW)
-		return STORE_OK;
-	return store_sqlerr(st, src, what, err, errlen);
-}
-
 int
 store_token_add(struct store *st, const struct store_token *t, char *err,
 		size_t errlen)
@@ -51,7 +40,7 @@ store_token_add(struct store *st, const struct store_token *t, char *err,
 	store_bind_text(stmt, 4, t->recipient);
 	sqlite3_bind_int64(stmt, 5, t->created_at);
 	sqlite3_bind_int64(stmt, 6, t->expires_at);
-	rc = step_once(st, stmt, "recording a token", err, errlen);
+	rc = store_step_done(st, stmt, "recording a token", err, errlen);
 out:
 	sqlite3_finalize(stmt);
 	return rc;
@@ -130,7 +119,7 @@ store_token_use(struct store *st, const struct store_token *t, int64_t now,
 	store_bind_text(stmt, 1, t->id);
 	sqlite3_bind_int64(stmt, 2, now);
 	store_bind_text(stmt, 3, t->result);
-	rc = step_once(st, stmt, "marking a token used", err, errlen);
+	rc = store_step_done(st, stmt, "marking a token used", err, errlen);
 out:
 	sqlite3_finalize(stmt);
 	return store_end(st, rc, err, errlen);
