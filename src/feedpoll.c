@@ -496,6 +496,14 @@ start_file(struct feedpoll *fp, struct fp_source *s, int64_t now, int full,
 	free(data);
 }
 
+static void
+job_free(struct fp_job *job)
+{
+	free(job->sent_etag);
+	free(job->name);
+	free(job);
+}
+
 /* An http(s) source: a netsend job.  0 when queued. */
 static int
 start_http(struct feedpoll *fp, struct fp_source *s, int full, int64_t now)
@@ -532,9 +540,7 @@ start_http(struct feedpoll *fp, struct fp_source *s, int full, int64_t now)
 	store_feed_status_clear(&st);
 	if (rc != 0) {
 		record(fp->st, fd, now, NULL, NULL, NULL, err);
-		free(job->sent_etag);
-		free(job->name);
-		free(job);
+		job_free(job);
 		return -1;
 	}
 	job->next = fp->jobs;
@@ -608,7 +614,7 @@ add_source(struct feedpoll *fp, const struct cfg_feed *fd,
 }
 
 static void
-own_days_reset(struct feedpoll *fp, const struct config *cfg)
+own_days_free(struct feedpoll *fp)
 {
 	size_t i;
 
@@ -617,6 +623,16 @@ own_days_reset(struct feedpoll *fp, const struct config *cfg)
 		free(fp->own[i].days);
 	}
 	free(fp->own);
+	fp->own = NULL;
+	fp->nown = 0;
+}
+
+static void
+own_days_reset(struct feedpoll *fp, const struct config *cfg)
+{
+	size_t i;
+
+	own_days_free(fp);
 	fp->own = xcalloc(cfg->nsites + 1, sizeof(*fp->own));
 	fp->nown = cfg->nsites;
 	for (i = 0; i < cfg->nsites; i++) {
@@ -690,20 +706,14 @@ feedpoll_free(struct feedpoll *fp)
 		return;
 	for (j = fp->jobs; j != NULL; j = next) {
 		next = j->next;
-		free(j->sent_etag);
-		free(j->name);
-		free(j);
+		job_free(j);
 	}
 	for (i = 0; i < fp->nsrc; i++) {
 		free(fp->src[i].name);
 		free(fp->src[i].days);
 	}
-	for (i = 0; i < fp->nown; i++) {
-		free(fp->own[i].site);
-		free(fp->own[i].days);
-	}
+	own_days_free(fp);
 	free(fp->src);
-	free(fp->own);
 	free(fp);
 }
 
@@ -818,9 +828,7 @@ on_done_report(struct feedpoll *fp, const struct netsend_done *d,
 		done_apply(fp, s, job, d, now, rep);
 		observe(fp, s, rep);
 	}
-	free(job->sent_etag);
-	free(job->name);
-	free(job);
+	job_free(job);
 }
 
 void

@@ -282,6 +282,28 @@ deliver_on_done(void *cb_ctx, const struct netsend_done *dn)
 
 /* ---- Sending ------------------------------------------------------------ */
 
+/* The promise of n and its timeline, for rendering; STORE_OK or why not
+ * (*p and *ev are for the caller to free either way). */
+static int
+load_promise(struct deliver *d, const struct notification *n,
+	     struct promise *p, struct event **ev, size_t *nev, char *err,
+	     size_t errlen)
+{
+	int rc = store_get(d->st, n->promise_id, p, err, errlen);
+
+	if (rc == STORE_OK)
+		rc = store_events(d->st, n->promise_id, ev, nev, err, errlen);
+	return rc;
+}
+
+/* The outcome of a notify_* return code. */
+static enum deliver_outcome
+notify_outcome(int rc)
+{
+	return rc == NOTIFY_OK ? OUT_OK : rc == NOTIFY_TEMP ? OUT_TEMP
+			       : OUT_PERM;
+}
+
 /* The subject and plain text of n from the templates (with its links);
  * OUT_OK with both NULL when no templates are loaded. */
 static enum deliver_outcome
@@ -297,9 +319,7 @@ render_text(struct deliver *d, const struct notification *n, int64_t now,
 	memset(&p, 0, sizeof(p));
 	if (d->tpl == NULL)
 		return OUT_OK;
-	if (store_get(d->st, n->promise_id, &p, err, errlen) != STORE_OK ||
-	    store_events(d->st, n->promise_id, &ev, &nev, err, errlen) !=
-		    STORE_OK)
+	if (load_promise(d, n, &p, &ev, &nev, err, errlen) != STORE_OK)
 		goto out;
 	if (message_render_text_linked(d->cfg, d->tpl, n, &p, ev, nev,
 				       d->links, now, subject, text, err,
@@ -338,9 +358,7 @@ send_sync(struct deliver *d, const struct cfg_channel *ch,
 	}
 	rc = notify_send(ch, &m, config_staff(d->cfg, n->recipient), provider,
 			 sizeof(provider), err, sizeof(err));
-	deliver_record(d, j, rc == NOTIFY_OK ? OUT_OK :
-		       rc == NOTIFY_TEMP ? OUT_TEMP : OUT_PERM, -1, err,
-		       provider, now);
+	deliver_record(d, j, notify_outcome(rc), -1, err, provider, now);
 	free(subject);
 	free(text);
 }
@@ -362,9 +380,7 @@ render(struct deliver *d, const struct cfg_channel *ch,
 		util_seterr(err, errlen, "no message templates are loaded");
 		goto out;
 	}
-	if (store_get(d->st, n->promise_id, &p, err, errlen) != STORE_OK ||
-	    store_events(d->st, n->promise_id, &ev, &nev, err, errlen) !=
-		    STORE_OK)
+	if (load_promise(d, n, &p, &ev, &nev, err, errlen) != STORE_OK)
 		goto out;
 	if (message_render_linked(d->cfg, d->tpl, ch, n, &p, ev, nev, d->links,
 				  now, out, &permanent, err, errlen) != 0) {
@@ -378,6 +394,32 @@ out:
 	return o;
 }
 
+/* Hands data to netsend for ch (rcpt for smtp, idem_key for a webhook);
+ * the answer comes later through the loop.  A send that cannot start is
+ * recorded at once. */
+static void
+hand_over(struct deliver *d, const struct cfg_channel *ch, struct job *j,
+	  const char *rcpt, const char *idem_key, const char *data,
+	  size_t len, int64_t now)
+{
+	char err[512] = "";
+	int rc;
+
+	/* Linked first: netsend may answer before it returns. */
+	job_link(d, j);
+	if (ch->type == CFG_CHANNEL_SMTP)
+		rc = netsend_smtp(d->ns, ch, rcpt, data, len, j, err,
+				  sizeof(err));
+	else
+		rc = netsend_http(d->ns, ch, idem_key, data, len, now, j, err,
+				  sizeof(err));
+	if (rc == 0)
+		return;
+	job_unlink(d, j);
+	deliver_record(d, j, OUT_TEMP, -1, err, NULL, now);
+	job_free(j);
+}
+
 /* smtp and webhook: rendered now, answered later through the loop. */
 static void
 send_async(struct deliver *d, const struct cfg_channel *ch,
@@ -386,29 +428,15 @@ send_async(struct deliver *d, const struct cfg_channel *ch,
 	struct message_out m;
 	enum deliver_outcome o;
 	char err[512] = "";
-	int rc;
 
 	memset(&m, 0, sizeof(m));
 	o = render(d, ch, n, now, &m, err, sizeof(err));
 	if (o != OUT_OK) {
 		deliver_record(d, j, o, -1, err, NULL, now);
 		job_free(j);
-		goto out;
+	} else {
+		hand_over(d, ch, j, m.rcpt, n->idem_key, m.data, m.len, now);
 	}
-	/* Linked first: netsend may answer before it returns. */
-	job_link(d, j);
-	if (ch->type == CFG_CHANNEL_SMTP)
-		rc = netsend_smtp(d->ns, ch, m.rcpt, m.data, m.len, j, err,
-				  sizeof(err));
-	else
-		rc = netsend_http(d->ns, ch, n->idem_key, m.data, m.len, now, j,
-				  err, sizeof(err));
-	if (rc != 0) {
-		job_unlink(d, j);
-		deliver_record(d, j, OUT_TEMP, -1, err, NULL, now);
-		job_free(j);
-	}
-out:
 	message_out_clear(&m);
 }
 
@@ -430,27 +458,21 @@ send_digest(struct deliver *d, const struct cfg_channel *ch,
 				    "in the config", n->recipient);
 			break;
 		}
-		job_link(d, j);
-		if (netsend_smtp(d->ns, ch, to->email, body, strlen(body), j, err,
-				 sizeof(err)) == 0)
-			return;
-		job_unlink(d, j);
-		deliver_record(d, j, OUT_TEMP, -1, err, NULL, now);
-		job_free(j);
+		hand_over(d, ch, j, to->email, NULL, body, strlen(body), now);
 		return;
 	case CFG_CHANNEL_MAILDIR:
 		rc = notify_maildir_raw(ch, body, strlen(body), provider,
 					sizeof(provider), err, sizeof(err));
-		deliver_record(d, j, rc == NOTIFY_OK ? OUT_OK : rc == NOTIFY_TEMP
-			       ? OUT_TEMP : OUT_PERM, -1, err, provider, now);
+		deliver_record(d, j, notify_outcome(rc), -1, err, provider,
+			       now);
 		job_free(j);
 		return;
 	case CFG_CHANNEL_LOG:
 		/* One line with the subject, as for any notification. */
 		rc = notify_send(ch, n, to, provider, sizeof(provider), err,
 				 sizeof(err));
-		deliver_record(d, j, rc == NOTIFY_OK ? OUT_OK : rc == NOTIFY_TEMP
-			       ? OUT_TEMP : OUT_PERM, -1, err, provider, now);
+		deliver_record(d, j, notify_outcome(rc), -1, err, provider,
+			       now);
 		job_free(j);
 		return;
 	default:
