@@ -76,12 +76,6 @@ report_by_name(enum report_by by)
 	return (size_t)by < NELEM(by_names) ? by_names[by] : "?";
 }
 
-const char *
-report_format_name(enum report_format f)
-{
-	return (size_t)f < NELEM(format_names) ? format_names[f] : "?";
-}
-
 /* ---- Computing -------------------------------------------------------- */
 
 /* Durations collected for the medians of one row. */
@@ -469,7 +463,7 @@ table_row(FILE *f, const struct report_row *row, const char *key,
 	fputc('\n', f);
 }
 
-int
+static int
 report_write_table(FILE *f, const struct report *r)
 {
 	char from[48], to[48], head[32];
@@ -532,7 +526,7 @@ csv_row(FILE *f, const char *what, const struct report_row *row)
 	fputs("\r\n", f);
 }
 
-int
+static int
 report_write_csv(FILE *f, const struct report *r)
 {
 	size_t i, k;
@@ -590,7 +584,7 @@ json_row(FILE *f, const struct report_row *row, int with_key)
 	fputc('}', f);
 }
 
-int
+static int
 report_write_json(FILE *f, const struct report *r)
 {
 	char t[48];

@@ -71,9 +71,8 @@ struct report {
 /* Parses "owner", "team", "site" / "table", "csv", "json"; 0 or -1. */
 int report_by_parse(const char *name, enum report_by *out);
 int report_format_parse(const char *name, enum report_format *out);
-/* Stable names of the above. */
+/* Stable name of a grouping. */
 const char *report_by_name(enum report_by by);
-const char *report_format_name(enum report_format f);
 
 /* Computes the report of q at now.  cfg (may be NULL) supplies the zone
  * (the filtered site's, the filtered team's site's, else the default
@@ -86,12 +85,9 @@ int report_compute(struct store *st, const struct config *cfg,
 /* Releases a report; NULL is allowed. */
 void report_free(struct report *r);
 
-/* Writers: 0, or -1 when f reported a write error.  The table shows
- * durations as "1h30m" and times in r->tz; CSV and JSON give seconds. */
-int report_write_table(FILE *f, const struct report *r);
-int report_write_csv(FILE *f, const struct report *r);
-int report_write_json(FILE *f, const struct report *r);
-/* Calls the writer of fmt. */
+/* Writes r as fmt: 0, or -1 when f reported a write error.  The table
+ * shows durations as "1h30m" and times in r->tz; CSV and JSON give
+ * seconds. */
 int report_write(FILE *f, const struct report *r, enum report_format fmt);
 
 #endif

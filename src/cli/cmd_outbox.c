@@ -50,35 +50,41 @@ cell(char *buf, size_t buflen, const char *s, size_t width)
 	}
 }
 
+/* ", "key": value" with value a JSON string or null. */
 static void
-print_row_json(FILE *f, const struct notification *n, int first)
+json_field(FILE *f, const char *key, const char *val)
+{
+	fprintf(f, ", \"%s\": ", key);
+	cli_json_str(f, val);
+}
+
+/* An instant as ISO-8601 UTC, or null for 0 (unset). */
+static void
+json_time(FILE *f, const char *key, int64_t t)
 {
 	char when[32];
 
-	fprintf(f, "%s\n  {\"id\": %" PRId64 ", \"promise_id\": %" PRId64
-		", \"state\": ", first ? "" : ",", n->id, n->promise_id);
-	cli_json_str(f, notif_state_name(n->state));
-	fprintf(f, ", \"channel\": ");
-	cli_json_str(f, n->channel);
-	fprintf(f, ", \"recipient\": ");
-	cli_json_str(f, n->recipient);
-	fprintf(f, ", \"step\": ");
-	cli_json_str(f, n->step);
-	fprintf(f, ", \"attempts\": %d, \"late\": %s, \"next_try_at\": ",
-		n->attempts, n->late ? "true" : "false");
-	util_format_utc(n->next_try_at, when, sizeof(when));
-	cli_json_str(f, n->next_try_at > 0 ? when : NULL);
-	fprintf(f, ", \"sent_at\": ");
-	util_format_utc(n->sent_at, when, sizeof(when));
-	cli_json_str(f, n->sent_at > 0 ? when : NULL);
-	fprintf(f, ", \"last_error\": ");
-	cli_json_str(f, n->last_error);
-	fprintf(f, ", \"provider_id\": ");
-	cli_json_str(f, n->provider_id);
-	fprintf(f, ", \"subject\": ");
-	cli_json_str(f, n->subject);
-	fprintf(f, ", \"idem_key\": ");
-	cli_json_str(f, n->idem_key);
+	util_format_utc(t, when, sizeof(when));
+	json_field(f, key, t > 0 ? when : NULL);
+}
+
+static void
+print_row_json(FILE *f, const struct notification *n, int first)
+{
+	fprintf(f, "%s\n  {\"id\": %" PRId64 ", \"promise_id\": %" PRId64,
+		first ? "" : ",", n->id, n->promise_id);
+	json_field(f, "state", notif_state_name(n->state));
+	json_field(f, "channel", n->channel);
+	json_field(f, "recipient", n->recipient);
+	json_field(f, "step", n->step);
+	fprintf(f, ", \"attempts\": %d, \"late\": %s", n->attempts,
+		n->late ? "true" : "false");
+	json_time(f, "next_try_at", n->next_try_at);
+	json_time(f, "sent_at", n->sent_at);
+	json_field(f, "last_error", n->last_error);
+	json_field(f, "provider_id", n->provider_id);
+	json_field(f, "subject", n->subject);
+	json_field(f, "idem_key", n->idem_key);
 	fprintf(f, "}");
 }
 
