@@ -4,7 +4,7 @@
  * late (median and worst lateness), lapsed and still open, cancelled,
  * renegotiated, the keeping rate, escalations sent and the median time
  * from the first notification to done.  Reads the store, writes a table,
- * CSV (RFC 4180) or JSON.  docs/promisectl.md defines every number.
+ * CSV (RFC 4180) or JSON.  docs/man/promisectl.1.scd defines every number.
  */
 #ifndef PROMISED_REPORT_H
 #define PROMISED_REPORT_H

@@ -3,7 +3,7 @@
  * coarse relative hints, the aligned table of `list`, the detail view of
  * `show` and the stable JSON of --json (written by hand: one escaping
  * function, RFC 8259).  Field names here are documented in
- * docs/promisectl.md and must not change.
+ * docs/man/promisectl.1.scd and must not change.
  */
 #include <inttypes.h>
 #include <stdio.h>
