@@ -3408,3 +3408,9 @@ config_feed(const struct config *cfg, const char *name)
 			return &cfg->feeds[i];
 	return NULL;
 }
+
+const char *
+config_lib_version(void)
+{
+	return yaml_get_version_string();
+}

@@ -293,4 +293,7 @@ const struct cfg_channel *config_channel(const struct config *cfg,
 					 const char *name);
 const struct cfg_feed *config_feed(const struct config *cfg, const char *name);
 
+/* Version of the libyaml loaded at run time, "0.2.5" (static). */
+const char *config_lib_version(void);
+
 #endif

@@ -104,6 +104,15 @@ int feed_parse(const char *data, size_t len, const struct feed_opts *o,
 	       int64_t now, feed_item_fn cb, void *ctx, struct feed_stats *st,
 	       char *err, size_t errlen);
 
+/* feed_parse over the regular file open at fd (from its start to its
+ * size): the file is mapped and the pages already read are given back as
+ * the parse goes, so a feed of many megabytes costs a window of resident
+ * memory, not its size.  The file must not shrink meanwhile (meant for a
+ * private temporary file). */
+int feed_parse_fd(int fd, const struct feed_opts *o, int64_t now,
+		  feed_item_fn cb, void *ctx, struct feed_stats *st,
+		  char *err, size_t errlen);
+
 /* Maps a TZID as calendars write it (IANA, Windows/Outlook name, "(UTC+01:00)
  * Brussels, ..." display name, "/vendor/.../Europe/Brussels") to an IANA
  * name in buf; 0, or -1 when no zone is known for it. */
@@ -125,5 +134,9 @@ struct feed_items {
 int feed_items_add(void *list, const struct feed_item *it);
 /* Releases every item and the array; the list is empty afterwards. */
 void feed_items_free(struct feed_items *list);
+
+/* Version of the libical in use, "3.0.16" (static; for --version).
+ * libical 3 has no runtime call, so this is the version built against. */
+const char *feed_lib_version(void);
 
 #endif

@@ -50,6 +50,26 @@ void store_set_next_fn(struct store *st, store_next_fn fn, void *ctx);
 int store_integrity_check(struct store *st, char *err, size_t errlen);
 /* Path of the database file (borrowed). */
 const char *store_path(const struct store *st);
+/* Version of the SQLite library loaded at run time, "3.40.1" (static). */
+const char *store_lib_version(void);
+
+/* What store_backup wrote. */
+struct store_backup_info {
+	int64_t bytes;      /* size of the backup file */
+	int64_t promises;   /* promises in the copy */
+};
+/* Copies the database, consistent as of one instant, to a new file at
+ * path with SQLite's online backup API; safe while the daemon writes.
+ * The copy is written beside path under a temporary name, checked
+ * (integrity_check), synced and renamed into place, so path never holds a
+ * partial backup; it is a standalone rollback-journal database (no -wal
+ * file needed).  Never overwrites: STORE_CONFLICT when path exists or is
+ * the database itself, STORE_READONLY when path cannot be created (folder
+ * missing, not a folder or not writable), STORE_BUSY when the database
+ * stayed locked past the busy timeout, STORE_ERR otherwise; err names the
+ * file.  info (may be NULL) is filled in on success. */
+int store_backup(struct store *st, const char *path,
+		 struct store_backup_info *info, char *err, size_t errlen);
 
 /* Adds p (id, created_at, updated_at, state, outcome are set by the store;
  * an empty ref gets "promised:<id>").  On success p->id is filled in.
@@ -327,6 +347,29 @@ int store_feed_sync(struct store *st, const char *feed,
 		    const struct feed_item *items, size_t n,
 		    double max_cancel_share, const char *actor, int64_t now,
 		    struct store_feed_result *res, char *err, size_t errlen);
+
+/* The same sync fed one item at a time, so that a large feed is never
+ * held whole: store_feed_begin, store_feed_item for each item in the
+ * feed's order (the first item of a ref counts, later ones are
+ * duplicates), store_feed_end.  The transaction opens at the first item;
+ * the valve is checked at the end, and a refused or failed sync is rolled
+ * back whole.  feed and actor are copied; res (may be NULL) must live
+ * until store_feed_end.  STORE_INVALID without a feed name. */
+struct store_feed_run;
+int store_feed_begin(struct store *st, const char *feed,
+		     double max_cancel_share, const char *actor, int64_t now,
+		     struct store_feed_result *res, struct store_feed_run **out,
+		     char *err, size_t errlen);
+/* Applies one item (borrowed for the call).  After a failure every later
+ * call does nothing and returns the same code. */
+int store_feed_item(struct store_feed_run *run, const struct feed_item *it,
+		    char *err, size_t errlen);
+/* Ends the run and frees it (NULL is allowed: returns rc).  rc other than
+ * STORE_OK (e.g. the parse failed) rolls back and is returned, err left
+ * alone; else the valve is checked, promises gone from the feed are
+ * cancelled and the sync is committed. */
+int store_feed_end(struct store_feed_run *run, int rc, char *err,
+		   size_t errlen);
 
 /* A row of the feeds table: what fetching last saw. */
 struct store_feed_status {

@@ -15,10 +15,6 @@
 #include "promised/promise.h"
 #include "promised/store.h"
 
-#ifndef PROMISED_VERSION
-#define PROMISED_VERSION "0.1.0"
-#endif
-
 /* Longest accepted values, in bytes, of what people type. */
 #define CLI_MAX_TITLE 500
 #define CLI_MAX_FIELD 500
@@ -58,9 +54,14 @@ int cli_cmd_report(struct cli *c, int argc, char **argv);
 int cli_cmd_feeds(struct cli *c, int argc, char **argv);
 int cli_cmd_import(struct cli *c, int argc, char **argv);
 int cli_cmd_sync(struct cli *c, int argc, char **argv);
+int cli_cmd_backup(struct cli *c, int argc, char **argv);
+int cli_cmd_complete(struct cli *c, int argc, char **argv);
 
 /* Usage text of a command (from the table in main.c); NULL if unknown. */
 const char *cli_usage(const char *cmd);
+/* Name of the i-th command shown by --help (hidden ones skipped); NULL
+ * past the end. */
+const char *cli_command_at(size_t i);
 
 /* ---- Errors and input (common.c) ------------------------------------ */
 /* Prints "promisectl: <message>" as one line on stderr. */

@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "promised/util.h"
+#include "promised/version.h"
 
 static int cmd_check_config(struct cli *c, int argc, char **argv);
 
@@ -65,8 +66,14 @@ static const struct command commands[] = {
 	{ "feeds", cli_cmd_feeds, "feeds [--json]", NEEDS_DB, "calendar feeds: state, last success, last error, counts" },
 	{ "import", cli_cmd_import, "import FILE.ics --feed NAME [--json]", NEEDS_DB, "import a calendar file once, mapped like feed NAME" },
 	{ "sync", cli_cmd_sync, "sync NAME [--here [--full]] [--json]", NEEDS_DB, "make the daemon fetch feed NAME now (--here: fetch in promisectl)" },
+	{ "backup", cli_cmd_backup, "backup FILE [--json]", NEEDS_DB,
+	  "copy the database to a new FILE (safe while the daemon runs)" },
 	{ "check-config", cmd_check_config, "check-config [FILE]",
 	  NEEDS_NOTHING, "validate the config file" },
+	/* Hidden (no summary): word lists for completion/promisectl.bash. */
+	{ "complete", cli_cmd_complete,
+	  "complete commands|staff|promises|channels|feeds", NEEDS_NOTHING,
+	  NULL },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -90,6 +97,17 @@ cli_usage(const char *cmd)
 	return k ? k->usage : NULL;
 }
 
+const char *
+cli_command_at(size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < NCOMMANDS; k++)
+		if (commands[k].summary != NULL && i-- == 0)
+			return commands[k].name;
+	return NULL;
+}
+
 static void
 print_help(FILE *f)
 {
@@ -99,8 +117,9 @@ print_help(FILE *f)
 		   "[--no-color] COMMAND [ARGS]\n"
 		   "       promisectl --help | --version\n\ncommands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-13s %s\n", commands[i].name,
-			commands[i].summary);
+		if (commands[i].summary != NULL)
+			fprintf(f, "  %-13s %s\n", commands[i].name,
+				commands[i].summary);
 	fprintf(f, "\n'promisectl COMMAND --help' shows the options of a "
 		   "command.\nWHEN is e.g. \"tomorrow morning\", \"fri 16:00\", "
 		   "\"in 2h\", \"2026-12-04 17:00\".\n");
@@ -269,7 +288,9 @@ global_options(struct cli *c, int argc, char **argv, int *first)
 		case 'j': c->json = 1; break;
 		case 'n': c->no_color = 1; break;
 		case 'h': print_help(stdout); return EX_OK;
-		case 'V': printf("promisectl %s\n", PROMISED_VERSION); return EX_OK;
+		case 'V':
+			return version_print(stdout, "promisectl") == 0 ?
+			       EX_OK : EX_IOERR;
 		default: return cli_bad_option(c, opt, argv);
 		}
 	}

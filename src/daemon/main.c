@@ -22,10 +22,7 @@
 #include "promised/log.h"
 #include "promised/store.h"
 #include "promised/util.h"
-
-#ifndef PROMISED_VERSION
-#define PROMISED_VERSION "0.1.0"
-#endif
+#include "promised/version.h"
 
 struct opts {
 	const char *config;
@@ -85,7 +82,9 @@ parse_opts(int argc, char **argv, struct opts *o)
 			log_set_level(level);
 			break;
 		case OPT_HELP: fputs(usage_text, stdout); return EX_OK;
-		case OPT_VERSION: puts("promised " PROMISED_VERSION); return EX_OK;
+		case OPT_VERSION:
+			return version_print(stdout, "promised") == 0 ?
+			       EX_OK : EX_IOERR;
 		default: fputs(usage_text, stderr); return EX_USAGE;
 		}
 	}
