@@ -1045,6 +1045,9 @@ action_sms_parse(const char *text, struct action_sms_cmd *out)
 	kw = word_find(sms_commands, NELEM(sms_commands), w[kwi]);
 	if (kw == NULL)
 		return;
+	/* Replies are case-insensitive, durations too: "SNOOZE 4821 1H". */
+	for (s = n == 3 ? w[2] : NULL; s != NULL && *s != '\0'; s++)
+		*s = (char)tolower((unsigned char)*s);
 	if (n == 3 && (kw->action != ACTION_SNOOZE ||
 		       util_parse_duration(w[2], &out->duration) != 0 ||
 		       out->duration <= 0 || out->duration > 30 * 86400))

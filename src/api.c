@@ -531,7 +531,7 @@ body_json(const struct http_request *req, struct http_response *resp,
 	  int empty_ok)
 {
 	json_error_t je;
-	json_t *j, *e;
+	json_t *j, *e, *msg;
 	size_t len;
 	const char *body = http_req_body(req, &len);
 
@@ -540,8 +540,13 @@ body_json(const struct http_request *req, struct http_response *resp,
 	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (j == NULL) {
 		e = json_object();
-		json_object_set_new(e, "error", json_sprintf("invalid JSON: %s",
-							      je.text));
+		/* jansson's text quotes the input near the error, which may
+		 * be cut inside a UTF-8 sequence; json_sprintf refuses that
+		 * and the answer would lose its "error". */
+		msg = json_sprintf("invalid JSON: %s", je.text);
+		if (msg == NULL)
+			msg = json_string("invalid JSON");
+		json_object_set_new(e, "error", msg);
 		json_object_set_new(e, "line", json_integer(je.line));
 		json_object_set_new(e, "column", json_integer(je.column));
 		json_object_set_new(e, "position", json_integer(je.position));

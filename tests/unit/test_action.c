@@ -447,6 +447,12 @@ test_sms_parse(void **state)
 		  "en" },
 		{ "4821 snooze 1h30m", ACTION_SMS_COMMAND, ACTION_SNOOZE, 4821,
 		  5400, "en" },
+		/* Found by tests/fuzz/fuzz_sms.c: the duration is
+		 * case-insensitive like the rest of the reply. */
+		{ "SNOOZE 4821 1H30M", ACTION_SMS_COMMAND, ACTION_SNOOZE, 4821,
+		  5400, "en" },
+		{ "LATER 1234 2H", ACTION_SMS_COMMAND, ACTION_SNOOZE, 1234,
+		  7200, "nl" },
 		{ "KLAAR 4821", ACTION_SMS_COMMAND, ACTION_DONE, 4821, 0, "nl" },
 		{ "4821 Klaar", ACTION_SMS_COMMAND, ACTION_DONE, 4821, 0, "nl" },
 		{ "JA 4821", ACTION_SMS_COMMAND, ACTION_ACK, 4821, 0, "nl" },

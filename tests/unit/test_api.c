@@ -425,6 +425,26 @@ test_bad_json(void **state)
 	assert_int_equal(count_all(f), 0);
 }
 
+/* Found by tests/fuzz/fuzz_intake.c: jansson quotes the input near a bad
+ * escape and may cut it inside a UTF-8 character; the 400 must still say
+ * what is wrong. */
+static void
+test_bad_json_cut_utf8(void **state)
+{
+	struct fx *f = *state;
+	struct reply r;
+
+	post(f, "/api/v1/promises", "{\"title\": \"Lef\\u00e\xc2\xa3\", "
+	     "\"owner\": \"marc\", \"due\": \"in 2h\"}", &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(r.json);
+	assert_non_null(jstr(&r, "error"));
+	assert_true(util_startswith_ci(jstr(&r, "error"), "invalid JSON"));
+	assert_int_equal(jint(&r, "line"), 1);
+	reply_free(&r);
+	assert_int_equal(count_all(f), 0);
+}
+
 static void
 test_auth(void **state)
 {
@@ -912,6 +932,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_create_and_repeat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_phrase_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_json_cut_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
