@@ -44,11 +44,11 @@ fi
 export NODE_PATH="$NODE_DIR/node_modules"
 SHOT="$PROMISED_SOURCE_DIR/tests/tools/board_shot.mjs"
 
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEYS/board.token"
-head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$KEYS/board.password"
-chmod 600 "$KEYS/board.token" "$KEYS/board.password"
-TOKEN=$(cat "$KEYS/board.token")
-PASSWORD=$(cat "$KEYS/board.password")
+# The values come from secrets.bash (tests/check/secrets.sh looks for them).
+write_secret "$TEST_BOARD_TOKEN" "$KEYS/board.token"
+write_secret "$TEST_BOARD_PASSWORD" "$KEYS/board.password"
+TOKEN=$TEST_BOARD_TOKEN
+PASSWORD=$TEST_BOARD_PASSWORD
 
 # The clock of the seed.  The board counts "due today" in the local day
 # of the team's site, so each site gets a fixed-offset zone in which it is

@@ -1,12 +1,15 @@
 # Shared by tests/e2e/cli_*.sh (sourced, not run on its own): a scratch
 # folder with a small config, and checks that print what they check and
-# fail loudly with what they got and what they expected.
+# fail loudly with what they got and what they expected.  What promisectl
+# prints is kept under $PROMISED_BUILD_DIR/test-output (keep_output.bash).
 
 : "${PROMISED_BUILD_DIR:?set PROMISED_BUILD_DIR to the build folder}"
 : "${PROMISED_SOURCE_DIR:?set PROMISED_SOURCE_DIR to the source folder}"
 
 PCTL="$PROMISED_BUILD_DIR/promisectl"
 [ -x "$PCTL" ] || { echo "FAIL: $PCTL not built" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/secrets.bash"
+. "$(dirname "${BASH_SOURCE[0]}")/keep_output.bash"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/promised-cli.XXXXXX")
 CFG="$TMP/promised.yaml"
@@ -17,6 +20,7 @@ RC=0
 NCHECK=0
 
 cleanup_common() {
+	keep_collect "$TMP"
 	rm -rf "$TMP"
 }
 trap cleanup_common EXIT
@@ -97,6 +101,9 @@ pctl() {
 	"$PCTL" --config "$CFG" --db "$DB" "$@" >"$OUT" 2>"$ERR"
 	RC=$?
 	set -e
+	local args="$*"
+	KEEP_WHAT="promisectl ${args:0:200} (exit $RC)" \
+		keep_append logs/promisectl.log "$OUT" "$ERR"
 }
 
 fail() {

@@ -1,6 +1,9 @@
 # Shared by tests/e2e/daemon_*.sh (sourced, not run on its own): a scratch
 # folder with a config whose channel `mail` is a Maildir in it, starting and
 # stopping the real daemon by PID, and reading the delivered messages.
+# What the programs print is kept under $PROMISED_BUILD_DIR/test-output
+# (keep_output.bash).  PROMISED_DAEMON_WRAPPER (say "valgrind -q ...") is
+# put in front of the daemon's command line by start_daemon.
 
 : "${PROMISED_BUILD_DIR:?set PROMISED_BUILD_DIR to the build folder}"
 : "${PROMISED_SOURCE_DIR:?set PROMISED_SOURCE_DIR to the source folder}"
@@ -11,6 +14,8 @@ for bin in "$PD" "$PCTL"; do
 	[ -x "$bin" ] || { echo "FAIL: $bin not built" >&2; exit 1; }
 done
 command -v sqlite3 >/dev/null || { echo "FAIL: sqlite3 is not installed" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/secrets.bash"
+. "$(dirname "${BASH_SOURCE[0]}")/keep_output.bash"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/promised-daemon.XXXXXX")
 CFG="$TMP/promised.yaml"
@@ -28,6 +33,7 @@ cleanup_common() {
 		kill -9 "$PID" 2>/dev/null || true
 		wait "$PID" 2>/dev/null || true
 	fi
+	keep_collect "$TMP"
 	if [ -n "${KEEP_TMP:-}" ]; then
 		echo "scratch folder kept: $TMP" >&2
 	else
@@ -122,8 +128,17 @@ check() {
 	echo "check $NCHECK: $*"
 }
 
+# pctl ARGS...: promisectl on the test config and database; its stdout
+# and stderr pass through and are kept (keep_output.bash).
 pctl() {
-	"$PCTL" --config "$CFG" --db "$DB" "$@"
+	local out=$TMP/pctl.$BASHPID.out err=$TMP/pctl.$BASHPID.err rc=0 args="$*"
+	"$PCTL" --config "$CFG" --db "$DB" "$@" >"$out" 2>"$err" || rc=$?
+	cat "$out"
+	cat "$err" >&2
+	KEEP_WHAT="promisectl ${args:0:200} (exit $rc)" \
+		keep_append logs/promisectl.log "$out" "$err"
+	rm -f "$out" "$err"
+	return "$rc"
 }
 
 # iso T: the UTC instant T (Unix seconds) in ISO 8601.
@@ -134,9 +149,10 @@ iso() {
 # start_daemon: starts promised in the background and waits for its
 # "ready" line; fails when it exits or does not get ready in 60 s.
 start_daemon() {
-	local mark i
+	local mark i wrap=()
 	mark=$(grep -c 'ready' "$LOG" 2>/dev/null || true)
-	"$PD" --config "$CFG" --db "$DB" --foreground --log-level debug \
+	read -r -a wrap <<<"${PROMISED_DAEMON_WRAPPER:-}"
+	"${wrap[@]}" "$PD" --config "$CFG" --db "$DB" --foreground --log-level debug \
 		2>>"$LOG" &
 	PID=$!
 	for i in $(seq 600); do

@@ -16,8 +16,9 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
 	-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
 	-keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>"$TMP/openssl.err" ||
 	fail "openssl: $(cat "$TMP/openssl.err")"
-head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$TMP/smtp-password"
-chmod 600 "$TMP/smtp-password" "$TMP/key.pem"
+# The password comes from secrets.bash (tests/check/secrets.sh looks for it).
+write_secret "$TEST_SMTP_PASSWORD" "$TMP/smtp-password"
+chmod 600 "$TMP/key.pem"
 
 # The server's log gets the Message-ID of every DATA, rejected ones too,
 # by wrapping its handler (the tool itself logs only envelope data).

@@ -9,9 +9,9 @@ set -euo pipefail
 . "$(dirname "$0")/delivery_common.bash"
 
 HOOKLOG="$TMP/hook.log"
-SECRET="whsec_$(head -c 24 /dev/urandom | base64)"
-printf '%s\n' "$SECRET" >"$TMP/signing-secret"
-chmod 600 "$TMP/signing-secret"
+# From secrets.bash (tests/check/secrets.sh looks for it).
+SECRET=$TEST_WEBHOOK_SECRET
+write_secret "$SECRET" "$TMP/signing-secret"
 
 start_peer hook "$TOOLS/http_receiver.py" --log "$HOOKLOG" \
 	--script "503,200,400,stall:4"

@@ -89,7 +89,7 @@ DTEND:20261207T100000Z
 SUMMARY:Test drive
 END:VEVENT')"
 
-printf 'whatever\n' >"$TMP/radicale.pw"
+write_secret "$TEST_FEED_PASSWORD" "$TMP/radicale.pw"
 cat >>"$CFG" <<EOF
 feeds:
   radicale:

@@ -169,8 +169,7 @@ SUMMARY:Test drive
 END:VEVENT"
 
 # ---- The daemon -------------------------------------------------------------
-printf 'whatever\n' >"$TMP/radicale.pw"
-chmod 600 "$TMP/radicale.pw"
+write_secret "$TEST_FEED_PASSWORD" "$TMP/radicale.pw"
 cat >"$CFG" <<EOF
 database: state/promises.db
 default_site: hq
