@@ -4,11 +4,13 @@
 PROMISED_BUILD_DEPS="gcc make cmake pkg-config libc6-dev libsqlite3-dev
 libyaml-dev libical-dev libcurl4-openssl-dev libsystemd-dev libssl-dev
 libmicrohttpd-dev libjansson-dev
-tzdata"
+tzdata scdoc
+dpkg-dev file"
 PROMISED_TEST_DEPS="libcmocka-dev sqlite3 python3 python3-aiosmtpd python3-icalendar
 openssl strace libclang-rt-14-dev prometheus
-systemd procps chromium nodejs curl radicale faketime
-clang nginx-light"
+systemd procps chromium nodejs curl radicale faketime valgrind
+clang nginx-light man-db groff-base
+binutils util-linux"
 
 deps_missing() {
 	local pkg missing=""

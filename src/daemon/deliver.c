@@ -47,10 +47,25 @@ struct job {
 	int64_t handed_at;       /* when it went to the channel */
 	int attempts, step_index, channel_index;
 	char *step, *channel, *recipient;
+	const struct config *cfg;   /* the config it was sent under */
 	struct deliver *d;
 };
 
+/* An answer the store could not take (disk full, read-only): the row
+ * stays `sending`, so nothing else claims it, and deliver_run writes the
+ * result again until the store takes it. */
+struct unrec {
+	struct unrec *next;
+	struct job *j;           /* owned copy */
+	enum notif_state state;
+	int64_t next_at, at;
+	char *detail, *provider; /* NULL: none */
+};
+
 struct deliver {
+	struct unrec *unrec;     /* answers still to be recorded */
+	size_t nunrec;
+	char lasterr[256];       /* why the last run failed */
 	struct store *st;
 	struct escalate *esc;
 	const struct config *cfg;
@@ -93,6 +108,7 @@ job_new(struct deliver *d, const struct notification *n)
 	j->step = xstrdup(n->step != NULL ? n->step : "");
 	j->channel = xstrdup(n->channel);
 	j->recipient = xstrdup(n->recipient);
+	j->cfg = d->cfg;
 	j->d = d;
 	return j;
 }
@@ -211,6 +227,93 @@ deliver_count(struct deliver *d, const struct job *j, enum notif_state state)
 					(double)(j->handed_at - j->scheduled_at));
 }
 
+/* Writes an answer to the outbox (and queues the fallback of a dead row);
+ * STORE_OK or the store's error in err. */
+static int
+deliver_persist(struct deliver *d, const struct job *j, enum notif_state state,
+		int64_t next, const char *detail, const char *provider,
+		int64_t now, char *err, size_t errlen)
+{
+	int rc = store_outbox_result(d->st, j->id, state, next, detail,
+				     provider, now, err, errlen);
+
+	if (rc == STORE_OK && state == NOTIF_DEAD)
+		deliver_fallback(d, j, detail, now);
+	return rc;
+}
+
+/* 1 for a store error that may pass (full or read-only disk, lock);
+ * a row that is gone or no longer `sending` never takes the answer. */
+static int
+transient(int rc)
+{
+	return rc == STORE_ERR || rc == STORE_BUSY || rc == STORE_READONLY;
+}
+
+/* Keeps an answer the store refused, to be written by the next run. */
+static void
+unrec_add(struct deliver *d, const struct job *j, enum notif_state state,
+	  int64_t next, const char *detail, const char *provider, int64_t now)
+{
+	struct unrec *u = xcalloc(1, sizeof(*u));
+
+	u->j = xcalloc(1, sizeof(*u->j));
+	*u->j = *j;
+	u->j->prev = u->j->next = NULL;
+	u->j->step = xstrdup(j->step);
+	u->j->channel = xstrdup(j->channel);
+	u->j->recipient = xstrdup(j->recipient);
+	u->state = state;
+	u->next_at = next;
+	u->at = now;
+	u->detail = detail != NULL ? xstrdup(detail) : NULL;
+	u->provider = provider != NULL ? xstrdup(provider) : NULL;
+	u->next = d->unrec;
+	d->unrec = u;
+	d->nunrec++;
+}
+
+static void
+unrec_free(struct unrec *u)
+{
+	job_free(u->j);
+	free(u->detail);
+	free(u->provider);
+	free(u);
+}
+
+/* Writes the kept answers; 0 when none is left, -1 (logged) otherwise. */
+static int
+unrec_flush(struct deliver *d)
+{
+	struct unrec **pp = &d->unrec, *u;
+	char err[512];
+	int rc;
+
+	while ((u = *pp) != NULL) {
+		rc = deliver_persist(d, u->j, u->state, u->next_at, u->detail,
+				     u->provider, u->at, err, sizeof(err));
+		if (transient(rc)) {
+			log_err("%zu answer(s) still not recorded: %s",
+				d->nunrec, err);
+			util_seterr(d->lasterr, sizeof(d->lasterr), "%zu "
+				    "answer(s) not recorded: %s", d->nunrec,
+				    err);
+			return -1;
+		}
+		if (rc == STORE_OK)
+			log_notice("notification %" PRId64 ": result recorded "
+				   "late", u->j->id);
+		else
+			log_err("notification %" PRId64 ": result dropped: %s",
+				u->j->id, err);
+		*pp = u->next;
+		d->nunrec--;
+		unrec_free(u);
+	}
+	return 0;
+}
+
 /* Turns one answer into sent, retry or dead (and the fallback). */
 static void
 deliver_record(struct deliver *d, const struct job *j,
@@ -219,18 +322,22 @@ deliver_record(struct deliver *d, const struct job *j,
 {
 	enum notif_state state = NOTIF_SENT;
 	int64_t next = 0;
+	/* now is whole seconds, cut down: Retry-After counts from the end
+	 * of that second, or the retry could come up to 1 s too early. */
+	int64_t from = retry_after > 0 ? now + 1 : now;
 	char serr[512];
+	int rc;
 
 	if (detail == NULL || *detail == '\0')
 		detail = "unknown error";
 	if (o == OUT_TEMP &&
 	    backoff_next(retry_of(d, j->channel), j->attempts, j->created_at,
-			 retry_after, backoff_uniform(&d->rng), now, &next)) {
+			 retry_after, backoff_uniform(&d->rng), from, &next)) {
 		state = NOTIF_RETRY;
 		log_warn("promise %" PRId64 ": notification %" PRId64 " to %s "
 			 "via %s failed (attempt %d), retry in %" PRId64 " s: %s",
 			 j->promise_id, j->id, j->recipient, j->channel,
-			 j->attempts, next - now, detail);
+			 j->attempts, next - from, detail);
 	} else if (o != OUT_OK) {
 		state = NOTIF_DEAD;
 		log_err("promise %" PRId64 ": notification %" PRId64 " to %s via "
@@ -243,17 +350,22 @@ deliver_record(struct deliver *d, const struct job *j,
 			 j->recipient);
 	}
 	deliver_count(d, j, state);
-	if (store_outbox_result(d->st, j->id, state, next,
-				state == NOTIF_SENT ? NULL : detail,
-				provider != NULL && *provider ? provider : NULL,
-				now, serr, sizeof(serr)) != STORE_OK) {
-		/* The row stays `sending`; the next start sends it again. */
-		log_err("notification %" PRId64 ": cannot record the result: %s",
-			j->id, serr);
-		return;
+	if (state == NOTIF_SENT)
+		detail = NULL;
+	if (provider != NULL && *provider == '\0')
+		provider = NULL;
+	rc = deliver_persist(d, j, state, next, detail, provider, now, serr,
+			     sizeof(serr));
+	if (transient(rc)) {
+		/* The row stays `sending` (a restart would send it again);
+		 * the answer is kept and written once the store takes it. */
+		log_err("notification %" PRId64 ": cannot record the result "
+			"yet: %s", j->id, serr);
+		unrec_add(d, j, state, next, detail, provider, now);
+	} else if (rc != STORE_OK) {
+		log_err("notification %" PRId64 ": cannot record the result: "
+			"%s", j->id, serr);
 	}
-	if (state == NOTIF_DEAD)
-		deliver_fallback(d, j, detail, now);
 }
 
 /* netsend's answer for one job. */
@@ -515,6 +627,8 @@ deliver_run(struct deliver *d, int64_t now)
 	size_t n = 0, i, limit;
 	int batch;
 
+	if (unrec_flush(d) != 0)
+		return -1;
 	for (batch = 0; batch < DELIVER_MAX_BATCHES; batch++) {
 		limit = DELIVER_MAX_INFLIGHT - d->inflight;
 		if (limit > DELIVER_BATCH)
@@ -524,6 +638,8 @@ deliver_run(struct deliver *d, int64_t now)
 		if (store_outbox_claim(d->st, now, limit, &arr, &n, err,
 				       sizeof(err)) != STORE_OK) {
 			log_err("cannot claim notifications: %s", err);
+			util_seterr(d->lasterr, sizeof(d->lasterr), "cannot "
+				    "claim notifications: %s", err);
 			return -1;
 		}
 		for (i = 0; i < n; i++)
@@ -642,6 +758,15 @@ deliver_free(struct deliver *d)
 		next = j->next;
 		job_free(j);
 	}
+	if (d->nunrec > 0)
+		log_notice("%zu answer(s) not recorded; those rows are sent "
+			   "again after the next start", d->nunrec);
+	while (d->unrec != NULL) {
+		struct unrec *u = d->unrec;
+
+		d->unrec = u->next;
+		unrec_free(u);
+	}
 	template_set_free(d->tpl);
 	free(d);
 }
@@ -674,9 +799,27 @@ deliver_inflight(const struct deliver *d)
 }
 
 int
+deliver_uses_config(const struct deliver *d, const struct config *cfg)
+{
+	const struct job *j;
+
+	for (j = d->jobs; j != NULL; j = j->next) {
+		if (j->cfg == cfg)
+			return 1;
+	}
+	return 0;
+}
+
+int
 deliver_saturated(const struct deliver *d)
 {
 	return d->inflight >= DELIVER_MAX_INFLIGHT;
+}
+
+const char *
+deliver_last_error(const struct deliver *d)
+{
+	return d->lasterr;
 }
 
 int

@@ -54,11 +54,17 @@ void deliver_set_other_done(struct deliver *d, netsend_done_fn fn,
 int deliver_run(struct deliver *d, int64_t now);
 /* Rows in flight. */
 size_t deliver_inflight(const struct deliver *d);
+/* 1 when a send in flight was started under cfg (it may read cfg's
+ * channels until answered). */
+int deliver_uses_config(const struct deliver *d, const struct config *cfg);
 /* 1 when no more rows can be claimed until an answer comes. */
 int deliver_saturated(const struct deliver *d);
 /* 1 when answers came in since the last call (room to claim more, and
  * the next wake may have moved). */
 int deliver_take_answered(struct deliver *d);
+
+/* Why the last deliver_run returned -1 (for /healthz). */
+const char *deliver_last_error(const struct deliver *d);
 /* The loop's readiness reports for netsend's sockets and timer. */
 void deliver_on_fd(struct deliver *d, int fd, int events);
 void deliver_on_timeout(struct deliver *d);

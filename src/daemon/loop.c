@@ -55,8 +55,9 @@ struct loop {
 	struct store *st;
 	struct escalate *esc;
 	struct config *cfg;          /* owned; swapped on SIGHUP */
-	struct config *retired[LOOP_MAX_RETIRED];  /* owned; freed when idle */
+	struct config *retired[LOOP_MAX_RETIRED];  /* owned; freed when answered */
 	size_t nretired;
+	int reload_pending;          /* a SIGHUP waits for a free slot */
 	struct deliver *dl;
 	struct feedpoll *fp;         /* calendar feeds and holiday calendars */
 	struct httpd *hd;            /* NULL: no http section at start */
@@ -73,6 +74,7 @@ struct loop {
 	int64_t sweep;               /* seconds; 0: no safety sweep */
 	int64_t last_sweep;
 	int64_t retry_at;            /* after an error; 0: none */
+	char last_err[256];          /* why the last pass failed, for /healthz */
 	int64_t recheck_ns;          /* realtime ns; 0: none */
 	int64_t armed_ns;            /* what stepfd is armed at; 0: disarmed */
 	int need_recompute;
@@ -126,6 +128,7 @@ loop_arm(struct loop *lp)
 		log_err("cannot read the next wake-up: %s", err);
 		if (lp->retry_at == 0)
 			lp->retry_at = loop_now() + LOOP_RETRY_SECS;
+		util_strlcpy(lp->last_err, err, sizeof(lp->last_err));
 	}
 	if (next > 0)
 		at = next * NSEC;
@@ -142,10 +145,13 @@ loop_arm(struct loop *lp)
 	t = lp->digest_on ? lp->digest_due : 0;
 	if (t > 0 && (at == 0 || t * NSEC < at))
 		at = t * NSEC;
-	if (lp->retry_at > 0 && (at == 0 || lp->retry_at * NSEC < at))
-		at = lp->retry_at * NSEC;
 	if (lp->recheck_ns > 0 && (at == 0 || lp->recheck_ns < at))
 		at = lp->recheck_ns;
+	/* After a failed pass nothing runs before the retry: what is due
+	 * would fail again at once (a full or read-only disk), and the timer
+	 * would spin, logging each time. */
+	if (lp->retry_at > 0)
+		at = lp->retry_at * NSEC;
 	if (at == lp->armed_ns)
 		return;
 	memset(&its, 0, sizeof(its));
@@ -262,17 +268,22 @@ loop_on_net_timer(struct loop *lp)
 	deliver_on_timeout(lp->dl);
 }
 
-/* Frees configs replaced while their sends were in flight, once idle. */
+/* Frees each config replaced while sends of its were in flight once the
+ * last of them is answered: a daemon that is never idle still frees them,
+ * and room for the next reload comes back. */
 static void
 loop_free_retired(struct loop *lp)
 {
-	size_t i;
+	size_t i = 0;
 
-	if (lp->nretired == 0 || deliver_inflight(lp->dl) > 0)
-		return;
-	for (i = 0; i < lp->nretired; i++)
+	while (i < lp->nretired) {
+		if (deliver_uses_config(lp->dl, lp->retired[i])) {
+			i++;
+			continue;
+		}
 		config_free(lp->retired[i]);
-	lp->nretired = 0;
+		lp->retired[i] = lp->retired[--lp->nretired];
+	}
 }
 
 /* ---- Feeds and the digest ---------------------------------------------- */
@@ -392,6 +403,7 @@ loop_pass(struct loop *lp)
 	int failed = 0;
 
 	log_debug("pass");
+	err[0] = '\0';
 	if (loop_feeds(lp, now) != 0)
 		failed = 1;
 	if (lp->need_recompute) {
@@ -411,9 +423,16 @@ loop_pass(struct loop *lp)
 		log_debug("%zu notification(s) queued", nq);
 	if (loop_digest(lp, now) != 0)
 		failed = 1;
-	if (deliver_run(lp->dl, now) != 0)
+	if (deliver_run(lp->dl, now) != 0) {
+		if (!failed)
+			util_seterr(err, sizeof(err), "delivery: %s",
+				    deliver_last_error(lp->dl));
 		failed = 1;
+	}
 	lp->retry_at = failed ? now + LOOP_RETRY_SECS : 0;
+	if (failed)
+		util_strlcpy(lp->last_err, err[0] ? err : "see the log",
+			     sizeof(lp->last_err));
 	loop_arm(lp);
 }
 
@@ -506,6 +525,11 @@ loop_on_inotify(struct loop *lp)
 			off += (ssize_t)sizeof(*ev) + ev->len;
 		}
 	}
+	/* After a failed pass the retry timer runs the next one: the failed
+	 * commit itself touched the WAL (a full disk takes part of a frame),
+	 * and waking on that echo would retry and log in a tight loop. */
+	if (hit && lp->retry_at > 0)
+		return 0;
 	if (hit) {
 		log_debug("the database changed");
 		lp->recheck_ns = loop_now_ns() + LOOP_RECHECK_NS;
@@ -539,10 +563,22 @@ static void
 loop_reload(struct loop *lp)
 {
 	struct config_errors errs = { 0 };
-	struct config *cfg = config_load(lp->config_path, &errs);
+	struct config *cfg;
 	char err[512];
 	size_t i;
 
+	/* No room for one more retired config: the reload waits (it is not
+	 * dropped) until a send of an older one is answered. */
+	if (lp->nretired == LOOP_MAX_RETIRED) {
+		if (!lp->reload_pending)
+			log_notice("config reload deferred: %zu earlier configs "
+				   "still wait for their sends to finish",
+				   lp->nretired);
+		lp->reload_pending = 1;
+		return;
+	}
+	lp->reload_pending = 0;
+	cfg = config_load(lp->config_path, &errs);
 	if (cfg == NULL) {
 		for (i = 0; i < errs.n; i++)
 			log_err("%s", errs.msg[i]);
@@ -555,12 +591,6 @@ loop_reload(struct loop *lp)
 	    strcmp(lp->cfg->database, cfg->database) != 0)
 		log_warn("the database path changed in the config; it takes "
 			 "effect at the next restart");
-	if (lp->nretired == LOOP_MAX_RETIRED) {
-		log_err("config reload refused: %zu earlier configs still wait "
-			"for their sends to finish", lp->nretired);
-		config_free(cfg);
-		return;
-	}
 	if (loop_reload_http(lp, cfg) != 0) {
 		config_free(cfg);
 		return;
@@ -571,7 +601,7 @@ loop_reload(struct loop *lp)
 	escalate_set_config(lp->esc, cfg);
 	deliver_set_config(lp->dl, cfg);
 	/* netsend may still read channels of the old config. */
-	if (deliver_inflight(lp->dl) > 0)
+	if (deliver_uses_config(lp->dl, lp->cfg))
 		lp->retired[lp->nretired++] = lp->cfg;
 	else
 		config_free(lp->cfg);
@@ -587,6 +617,17 @@ loop_reload(struct loop *lp)
 		loop_arm_tick(lp);
 	}
 	log_notice("config reloaded from %s", lp->config_path);
+}
+
+/* Runs a reload that waited for a free slot; 1 when it ran. */
+static int
+loop_reload_deferred(struct loop *lp)
+{
+	if (!lp->reload_pending || lp->nretired == LOOP_MAX_RETIRED ||
+	    lp->stop)
+		return 0;
+	loop_reload(lp);
+	return 1;
 }
 
 /* Reads pending signals; returns 1 when a pass is needed. */
@@ -702,8 +743,8 @@ loop_health(void *ctx, char *reason, size_t reasonlen)
 		return -1;
 	}
 	if (lp->retry_at > 0) {
-		util_seterr(reason, reasonlen, "loop: the last pass failed; "
-			    "retrying");
+		util_seterr(reason, reasonlen, "loop: the last pass failed, "
+			    "retrying: %s", lp->last_err);
 		return -1;
 	}
 	return 0;
@@ -846,6 +887,7 @@ loop_run(struct loop *lp)
 		if (lp->feeds_answered && !lp->stop)
 			pass = 1;
 		loop_free_retired(lp);
+		pass |= loop_reload_deferred(lp);
 		if (!pass && lp->armed_ns < 0)
 			loop_arm(lp);
 	}

@@ -21,10 +21,12 @@ Usage:
                                               this one arrived, itself
                                               included)
                      "max_concurrent": 2,    (highest so far)
-                     "sig_ok": true}         (only with --secret: true or
+                     "sig_ok": true,         (only with --secret: true or
                                               false when the request has
                                               a webhook-signature, else
                                               null)
+                     "t": 1767225600.25}     (Unix time the request was
+                                              read)
                   The line is written when the request has been read,
                   before the answer (so a stalled request is logged too).
   --script SPEC   answers for the first requests, in order, comma
@@ -37,6 +39,20 @@ Usage:
                     stall:S              sleep S seconds, then 200
                     reset                close the connection with a TCP
                                          reset, no answer
+                    close                close the connection (FIN) without
+                                         answering a byte
+                    truncate             200 announcing the full body's
+                                         Content-Length, half of the body
+                                         sent, then the connection closed
+                    stream:N             200 with Content-Length N and a
+                                         generated body of N bytes ("X"),
+                                         written until done or the client
+                                         goes away (N may be 1e9: nothing
+                                         is held in memory or on disk)
+                    chunked:N            the same without Content-Length
+                                         (chunked transfer encoding)
+                  After a stream or chunked answer one more line is logged:
+                    {"n": N, "sent_bytes": bytes written, "t": ...}
   --script-file F the same entries, one per line (values may then hold
                   commas, e.g. an HTTP-date in Retry-After).
   --default SPEC  answer after the script runs out (default 200).
@@ -136,6 +152,10 @@ def parse_entry(entry):
         return "reset", 0, [], 0.0
     if head == "stall":
         return "stall", 200, [], float(rest)
+    if head in ("close", "truncate"):
+        return head, 0, [], 0.0
+    if head in ("stream", "chunked"):
+        return head, 200, [], float(int(float(rest)))
     headers = []
     for p in rest.split("|") if rest else []:
         name, _, value = p.partition("=")
@@ -162,7 +182,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "body": body.decode("utf-8", "replace"),
                 "body_b64": base64.b64encode(body).decode(),
                 "answer": entry, "concurrent": active,
-                "max_concurrent": max_active,
+                "max_concurrent": max_active, "t": time.time(),
             }
             if st.args.secret is not None:
                 record["sig_ok"] = (
@@ -187,6 +207,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
+        if kind == "close":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if kind in ("stream", "chunked"):
+            self.stream(n, kind, int(secs))
+            return
         if kind == "stall":
             time.sleep(secs)
         text = st.args.body if st.args.body is not None else '{"id":"rcv-%d"}' % n
@@ -196,6 +223,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 payload = f.read()
         if status == 304:
             payload = b""
+        if kind == "truncate":
+            self.truncated(payload)
+            return
         try:
             self.send_response(status)
             for name, value in headers:
@@ -210,6 +240,50 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:
             self.close_connection = True
+
+    def truncated(self, payload):
+        """Announces all of payload, sends half, closes."""
+        st = self.server.state
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", st.args.content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[:len(payload) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def stream(self, n, kind, size):
+        """A generated body of size bytes, sent as long as the client
+        reads; logs how much went out."""
+        st = self.server.state
+        block = b"X" * 65536
+        sent = 0
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", st.args.content_type)
+            if kind == "stream":
+                self.send_header("Content-Length", str(size))
+            else:
+                self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            while sent < size:
+                part = block[:min(len(block), size - sent)]
+                if kind == "chunked":
+                    self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
+                else:
+                    self.wfile.write(part)
+                sent += len(part)
+            if kind == "chunked":
+                self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            pass
+        st.write({"n": n, "sent_bytes": sent, "t": time.time()})
 
     do_POST = do_PUT = do_GET = do_DELETE = do_PATCH = handle_any
 

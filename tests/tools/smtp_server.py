@@ -31,7 +31,9 @@ Usage:
                   separated; later messages are accepted (250).
                   Entries: 250 (accept), a reply code such as 451 or 554
                   (that reply, message not stored), drop (close the
-                  connection after DATA without a reply).
+                  connection after DATA without a reply), stall (read
+                  the message, then never answer and keep the
+                  connection open: a server that stops mid-dialogue).
   --verbose       keep aiosmtpd's own log on stderr (session errors).
 """
 import argparse
@@ -94,6 +96,10 @@ class Handler:
             self.log(record)
             server.transport.abort()
             return "421 4.4.2 Connection dropped"
+        if entry == "stall":
+            self.log(record)
+            await asyncio.sleep(3600)
+            return "451 4.4.2 Stalled too long"
         if entry != "250":
             self.log(record)
             return REPLIES.get(entry, entry + " Scripted reply")
