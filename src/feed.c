@@ -14,11 +14,16 @@
  * 5545 gap rule) once a TZID is mapped to an IANA zone.  Only a TZID that
  * maps to nothing but comes with its own VTIMEZONE is converted by libical.
  */
+#include <errno.h>
 #include <regex.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libical/ical.h>
 
@@ -36,6 +41,7 @@
 #define MAX_ZONES 256           /* cached TZIDs per parse */
 #define MAX_STEPS 100000        /* recurrence iterations per rule */
 #define REF_MAX 256             /* the store's limit on refs */
+#define RELEASE_STEP (1 << 20)  /* feed_parse_fd gives pages back by this */
 /* How far an instance's UTC offset may differ from its rule's start: the
  * cheap wall-clock estimate of a due is trusted outside this margin. */
 #define SKEW (6 * INT64_C(3600))
@@ -197,6 +203,27 @@ struct scan {
 	size_t cap;
 };
 
+/* Appends the raw bytes [q, nl) to the line at n (CRs dropped, NULs made
+ * blanks, cut at the buffer's end); the new length.  Most segments are a
+ * plain run ending in CR: one memcpy, checked with memchr. */
+static size_t
+scan_copy(struct scan *s, const char *q, const char *nl, size_t n)
+{
+	size_t len = (size_t)(nl - q);
+
+	if (len > 0 && nl[-1] == '\r')
+		len--;
+	if (n + len + 1 < s->cap && memchr(q, '\r', len) == NULL &&
+	    memchr(q, '\0', len) == NULL) {
+		memcpy(s->line + n, q, len);
+		return n + len;
+	}
+	for (; q < nl; q++)
+		if (n + 1 < s->cap && *q != '\r')
+			s->line[n++] = *q == '\0' ? ' ' : *q;
+	return n;
+}
+
 /* Advances to the next logical line; 0 at the end of the data. */
 static int
 scan_line(struct scan *s)
@@ -211,11 +238,8 @@ scan_line(struct scan *s)
 		nl = memchr(q, '\n', (size_t)(s->end - q));
 		if (nl == NULL)
 			nl = s->end;
-		while (q < nl) {
-			if (n + 1 < s->cap && *q != '\r')
-				s->line[n++] = *q == '\0' ? ' ' : *q;
-			q++;
-		}
+		n = scan_copy(s, q, nl, n);
+		q = nl;
 		if (nl + 1 < s->end && (nl[1] == ' ' || nl[1] == '\t')) {
 			q = nl + 2;   /* a continuation: drop EOL and one blank */
 			continue;
@@ -398,6 +422,11 @@ struct pctx {
 	struct override *ovr;
 	size_t novr, ovcap;
 	int stopped;
+	/* feed_parse_fd: the mapped file and how far its pages were given
+	 * back; NULL when the text is the caller's memory. */
+	const char *map;
+	const char *released;
+	size_t pagesize;
 };
 
 static void
@@ -1343,6 +1372,23 @@ out:
 		icalproperty_free(rp);
 }
 
+/* A mapped file's pages before upto were read: give them back, a
+ * megabyte at a time, so the resident memory of a large feed stays a
+ * window, not the file (they are read again from the file if needed). */
+static void
+release_read(struct pctx *c, const char *upto)
+{
+	uintptr_t from, to;
+
+	if (c->map == NULL || upto - c->released < RELEASE_STEP)
+		return;
+	from = (uintptr_t)c->released & ~(uintptr_t)(c->pagesize - 1);
+	to = (uintptr_t)upto & ~(uintptr_t)(c->pagesize - 1);
+	if (to > from)
+		(void)madvise((void *)from, to - from, MADV_DONTNEED);
+	c->released = upto;
+}
+
 static void
 walk_init(struct walk *w, const char *data, size_t len, int capture)
 {
@@ -1378,7 +1424,9 @@ pass_one(struct pctx *c, const char *data, size_t len, char *err,
 			t.uid_line = t.rid_line = NULL;
 		}
 		top_clear(&t);
+		release_read(c, w.s.p);
 	}
+	c->released = c->map;
 	top_clear(&t);
 	if (r == 0 && w.xwr != NULL &&
 	    feed_tz_resolve(w.xwr, c->float_tz, sizeof(c->float_tz)) != 0)
@@ -1447,6 +1495,7 @@ pass_two(struct pctx *c, const char *data, size_t len, char *err,
 		else if (t.kind == TOP_VTODO || t.kind == TOP_VEVENT)
 			map_component(c, &t);
 		top_clear(&t);
+		release_read(c, w.s.p);
 	}
 	free(w.s.line);
 	if (c->stopped) {
@@ -1517,10 +1566,12 @@ ctx_free(struct pctx *c)
 		regfree(&c->re);
 }
 
-int
-feed_parse(const char *data, size_t len, const struct feed_opts *o,
-	   int64_t now, feed_item_fn cb, void *ctx, struct feed_stats *st,
-	   char *err, size_t errlen)
+/* Both entry points: data is the caller's text, or map (the same
+ * pointer) a mapping whose read pages may be given back. */
+static int
+parse_text(const char *data, size_t len, const char *map,
+	   const struct feed_opts *o, int64_t now, feed_item_fn cb, void *ctx,
+	   struct feed_stats *st, char *err, size_t errlen)
 {
 	struct feed_stats local;
 	struct pctx c;
@@ -1546,6 +1597,8 @@ feed_parse(const char *data, size_t len, const struct feed_opts *o,
 	c.st = st;
 	c.cb = cb;
 	c.cbctx = ctx;
+	c.map = c.released = map;
+	c.pagesize = (size_t)sysconf(_SC_PAGESIZE);
 	if (ctx_init(&c, o, now, err, errlen) != 0)
 		goto out;
 	icalerror_set_errors_are_fatal(0);
@@ -1555,6 +1608,47 @@ feed_parse(const char *data, size_t len, const struct feed_opts *o,
 	rc = 0;
 out:
 	ctx_free(&c);
+	return rc;
+}
+
+int
+feed_parse(const char *data, size_t len, const struct feed_opts *o,
+	   int64_t now, feed_item_fn cb, void *ctx, struct feed_stats *st,
+	   char *err, size_t errlen)
+{
+	return parse_text(data, len, NULL, o, now, cb, ctx, st, err, errlen);
+}
+
+int
+feed_parse_fd(int fd, const struct feed_opts *o, int64_t now,
+	      feed_item_fn cb, void *ctx, struct feed_stats *st, char *err,
+	      size_t errlen)
+{
+	struct stat sb;
+	void *map;
+	size_t len;
+	int rc;
+
+	if (fstat(fd, &sb) != 0)
+		sb.st_mode = 0;
+	if (!S_ISREG(sb.st_mode)) {
+		util_seterr(err, errlen, "feed %s: cannot read the answer "
+			    "(not a regular file)", o != NULL ? o->name : "?");
+		return -1;
+	}
+	len = (size_t)sb.st_size;
+	if (len == 0)   /* mmap refuses 0 bytes; the parse says "empty" */
+		return parse_text("", 0, NULL, o, now, cb, ctx, st, err,
+				  errlen);
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		util_seterr(err, errlen, "feed %s: cannot map the answer: %s",
+			    o != NULL ? o->name : "?", strerror(errno));
+		return -1;
+	}
+	(void)madvise(map, len, MADV_SEQUENTIAL);
+	rc = parse_text(map, len, map, o, now, cb, ctx, st, err, errlen);
+	munmap(map, len);
 	return rc;
 }
 
@@ -1622,4 +1716,16 @@ feed_items_free(struct feed_items *list)
 		feed_item_clear(&list->v[i]);
 	free(list->v);
 	memset(list, 0, sizeof(*list));
+}
+
+/* libical 3 only has compile-time macros, ICAL_VERSION is just "3.0" and
+ * the parts are parenthesised, so the number is printed from them. */
+const char *
+feed_lib_version(void)
+{
+	static char buf[32];
+
+	snprintf(buf, sizeof(buf), "%d.%d.%d", ICAL_MAJOR_VERSION,
+		 ICAL_MINOR_VERSION, ICAL_PATCH_VERSION);
+	return buf;
 }

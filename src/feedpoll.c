@@ -53,6 +53,7 @@ struct fp_job {
 	char *name;
 	int holidays;
 	char *sent_etag;              /* If-None-Match sent, or NULL */
+	int body_fd;                  /* unlinked file of the body; -1: memory */
 	struct fp_job *next;
 };
 
@@ -183,26 +184,62 @@ parse_holidays(const struct cfg_feed *fd, const struct cal_site *site,
 	return 0;
 }
 
-int
-feedpoll_apply(const struct config *cfg, struct store *st,
-	       const struct cfg_feed *fd, const char *data, size_t len,
-	       int64_t now, const char *actor, struct feedpoll_report *rep)
+/* Hands each parsed item straight to the store run: the feed is never
+ * held as a list of items. */
+struct apply_ctx {
+	struct store_feed_run *run;
+	int rc;
+	char why[256];
+};
+
+static int
+apply_item(void *ctx, const struct feed_item *it)
+{
+	struct apply_ctx *a = ctx;
+
+	a->rc = store_feed_item(a->run, it, a->why, sizeof(a->why));
+	return a->rc != STORE_OK;
+}
+
+/* Parses the body (text in memory, or the file at body_fd when >= 0)
+ * and applies it as one store run. */
+static int
+apply_body(const struct config *cfg, struct store *st,
+	   const struct cfg_feed *fd, const char *data, size_t len,
+	   int body_fd, int64_t now, const char *actor,
+	   struct feedpoll_report *rep)
 {
 	struct staff_ctx sc = { cfg };
-	struct feed_items items = { NULL, 0, 0 };
+	struct apply_ctx a;
 	struct feed_opts o;
 	char why[256];
-	int rc = -1, src;
+	int rc = -1, prc, src;
 
+	memset(&a, 0, sizeof(a));
 	opts_of(fd, config_site(cfg, fd->site), &sc, &o);
-	if (feed_parse(data, len, &o, now, feed_items_add, &items, &rep->stats,
-		       why, sizeof(why)) != 0) {
-		snprintf(rep->error, sizeof(rep->error), "not applied: %s", why);
+	src = store_feed_begin(st, fd->name, fd->max_cancel_share, actor, now,
+			       &rep->res, &a.run, why, sizeof(why));
+	if (src != STORE_OK) {
+		snprintf(rep->error, sizeof(rep->error), "%s", why);
 		goto out;
 	}
-	src = store_feed_sync(st, fd->name, items.v, items.n,
-			      fd->max_cancel_share, actor, now, &rep->res, why,
-			      sizeof(why));
+	prc = body_fd >= 0 ?
+	      feed_parse_fd(body_fd, &o, now, apply_item, &a, &rep->stats,
+			    why, sizeof(why)) :
+	      feed_parse(data, len, &o, now, apply_item, &a, &rep->stats, why,
+			 sizeof(why));
+	if (a.rc != STORE_OK || prc != 0) {
+		/* A store error stopped the parse: that one is the cause. */
+		if (a.rc != STORE_OK)
+			snprintf(rep->error, sizeof(rep->error), "%s", a.why);
+		else
+			snprintf(rep->error, sizeof(rep->error),
+				 "not applied: %s", why);
+		store_feed_end(a.run, a.rc != STORE_OK ? a.rc : STORE_ERR,
+			       why, sizeof(why));
+		goto out;
+	}
+	src = store_feed_end(a.run, STORE_OK, why, sizeof(why));
 	if (src != STORE_OK) {
 		rep->refused = src == STORE_REFUSED;
 		snprintf(rep->error, sizeof(rep->error), "%s%s",
@@ -212,8 +249,15 @@ feedpoll_apply(const struct config *cfg, struct store *st,
 	rc = 0;
 out:
 	rep->failed = rc != 0;
-	feed_items_free(&items);
 	return rc;
+}
+
+int
+feedpoll_apply(const struct config *cfg, struct store *st,
+	       const struct cfg_feed *fd, const char *data, size_t len,
+	       int64_t now, const char *actor, struct feedpoll_report *rep)
+{
+	return apply_body(cfg, st, fd, data, len, -1, now, actor, rep);
 }
 
 /* ------------------------------------------------------------------ */
@@ -427,8 +471,8 @@ log_changes(const char *name, const struct store_feed_result *r)
 /* Applies an answer (data NULL: not modified) and records it. */
 static void
 source_apply(struct feedpoll *fp, struct fp_source *s, const char *data,
-	     size_t len, int64_t now, const char *etag, const char *lastmod,
-	     struct feedpoll_report *rep)
+	     size_t len, int body_fd, int64_t now, const char *etag,
+	     const char *lastmod, struct feedpoll_report *rep)
 {
 	const struct cfg_feed *fd = s->cfg;
 	int64_t *days = NULL;
@@ -445,7 +489,8 @@ source_apply(struct feedpoll *fp, struct fp_source *s, const char *data,
 			rep->failed = 1;
 	} else if (data != NULL) {
 		snprintf(actor, sizeof(actor), "feed:%s", fd->name);
-		feedpoll_apply(fp->cfg, fp->st, fd, data, len, now, actor, rep);
+		apply_body(fp->cfg, fp->st, fd, data, len, body_fd, now, actor,
+			   rep);
 	}
 	if (rep->failed)
 		log_warn("feed %s: %s", fd->name, rep->error);
@@ -492,16 +537,40 @@ start_file(struct feedpoll *fp, struct fp_source *s, int64_t now, int full,
 		record(fp->st, s->cfg, now, NULL, NULL, NULL, err);
 		return;
 	}
-	source_apply(fp, s, rc == 1 ? NULL : data, len, now, tag, NULL, rep);
+	source_apply(fp, s, rc == 1 ? NULL : data, len, -1, now, tag, NULL,
+		     rep);
 	free(data);
 }
 
 static void
 job_free(struct fp_job *job)
 {
+	if (job->body_fd >= 0)
+		close(job->body_fd);
 	free(job->sent_etag);
 	free(job->name);
 	free(job);
+}
+
+/* An unlinked file for a feed's body, in the database's folder (the
+ * daemon can write there) or else /tmp: a calendar of many megabytes
+ * then sits in the page cache, not in the daemon's memory, and is parsed
+ * from there (feed_parse_fd).  -1 when neither works: memory it is. */
+static int
+body_tmpfile(const struct feedpoll *fp)
+{
+	const char *db = fp->st != NULL ? store_path(fp->st) : NULL;
+	const char *slash = db != NULL ? strrchr(db, '/') : NULL;
+	char *dir;
+	int fd;
+
+	dir = slash == NULL ? xstrdup(".") : slash == db ? xstrdup("/") :
+	      xstrndup(db, (size_t)(slash - db));
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	free(dir);
+	return fd;
 }
 
 /* An http(s) source: a netsend job.  0 when queued. */
@@ -536,6 +605,10 @@ start_http(struct feedpoll *fp, struct fp_source *s, int full, int64_t now)
 	job->name = xstrdup(s->name);
 	job->holidays = s->holidays;
 	job->sent_etag = st.etag != NULL ? xstrdup(st.etag) : NULL;
+	/* Holiday calendars are small and parsed apart: memory is fine. */
+	job->body_fd = s->holidays ? -1 : body_tmpfile(fp);
+	req.body_to_fd = job->body_fd >= 0;
+	req.body_fd = job->body_fd;
 	rc = netsend_fetch(fp->ns, &req, job, err, sizeof(err));
 	store_feed_status_clear(&st);
 	if (rc != 0) {
@@ -790,14 +863,14 @@ done_apply(struct feedpoll *fp, struct fp_source *s, const struct fp_job *job,
 	if (d->result == NETSEND_OK && (d->status == 304 ||
 	    (job->sent_etag != NULL && d->etag != NULL &&
 	     strcmp(job->sent_etag, d->etag) == 0))) {
-		source_apply(fp, s, NULL, 0, now, NULL, NULL, rep);
+		source_apply(fp, s, NULL, 0, -1, now, NULL, NULL, rep);
 		rep->status = d->status;
 		return;
 	}
 	if (d->result == NETSEND_OK) {
 		source_apply(fp, s, d->response != NULL ? d->response : "",
-			     d->response_len, now, d->etag, d->last_modified,
-			     rep);
+			     d->response_len, job->body_fd, now, d->etag,
+			     d->last_modified, rep);
 		rep->status = d->status;
 		return;
 	}

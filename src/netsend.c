@@ -19,16 +19,41 @@
  * netsend_on_fd / netsend_on_timeout.  netsend_run drives the same multi
  * handle without a host loop (curl_multi_perform + curl_multi_poll).
  *
+ * SMTP is the one exception to "one thread": libcurl waits for the reply
+ * to the end of DATA (and to QUIT) with a blocking call even in multi mode
+ * (curl/curl#8555), which would freeze the host loop, its HTTP answers and
+ * its watchdog ping for up to the channel's timeout.  So emails go to a
+ * mail thread, started with the first email, that owns a second netsend
+ * (its own multi handle, channels and connection caches) and drives it
+ * like netsend_run.  The two threads share only a mutex-protected pair of
+ * lists of struct ns_mail: `submitted` (filled by netsend_smtp, woken with
+ * curl_multi_wakeup) and `answered` (filled by the mail thread, announced
+ * on an eventfd that the host watches like one of curl's sockets, or that
+ * netsend_run polls).  Everything an email needs is copied into its
+ * ns_mail on the caller's thread, the password included, so the mail
+ * thread never reads the config (a reload may retire it) nor the
+ * environment; answers are handed to the done callback on the caller's
+ * thread only, so callers stay single-threaded.  netsend_free stops the
+ * thread: a progress callback makes a blocking wait give up within about
+ * a second, transfers still running end without an answer, and the
+ * thread is joined before its netsend is freed on the caller's thread.
+ *
  * A job whose preparation fails for a reason that deserves an answer (a
  * missing secret) is answered from the timer, never from inside the
  * submit call, so callers never see their callback re-entered.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -50,6 +75,9 @@
 #define NS_FETCH_MAX_REDIRS 5L
 #define NS_FETCH_CHANNEL "\001fetch"   /* no config channel has this name */
 #define NS_FETCH_CONCURRENCY 4
+/* The mail thread's longest sleep with nothing in flight: curl_multi_wakeup
+ * is what wakes it for new mail; this only bounds a lost wake-up. */
+#define NS_MAIL_IDLE_MS (60 * 60 * 1000)
 
 struct ns_chan;
 
@@ -79,6 +107,7 @@ struct ns_job {
 	char detail[NS_DETAIL_MAX];
 	/* netsend_fetch: the body grows up to resp_max, else too_big. */
 	int fetch, too_big;
+	int sink, sink_fd, sink_errno;  /* body_to_fd: written, not kept */
 	size_t resp_cap;
 	char etag[NS_VALIDATOR_MAX];
 	char lastmod[NS_VALIDATOR_MAX];
@@ -93,6 +122,8 @@ struct ns_chan {
 	size_t nidle;
 };
 
+struct ns_mailer;
+
 struct netsend {
 	CURLM *multi;
 	netsend_watch_fn watch;
@@ -106,7 +137,40 @@ struct netsend {
 	struct ns_job *running;
 	size_t pending;
 	int64_t curl_deadline;        /* monotonic ms curl asked for; -1 none */
+	struct ns_mailer *mailer;     /* SMTP's thread; NULL before an email */
+	struct ns_mailer *owner;      /* set in the mail thread's own netsend */
 };
+
+/* One email on its way through the mail thread: what the transfer needs
+ * (copied on the caller's thread), then its answer. */
+struct ns_mail {
+	struct ns_mail *next, *prev;  /* prev: the mail thread's busy list */
+	void *job_ctx;                /* the caller's */
+	struct cfg_channel ch;        /* the fields SMTP reads; strings owned */
+	char *rcpt, *password, *message;
+	size_t len;
+	enum netsend_result result;
+	long status;
+	char detail[NS_DETAIL_MAX];
+	char response[NS_SMTP_REPLY_MAX + 1];
+};
+
+/* The mail thread and what it shares with the caller's thread. */
+struct ns_mailer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	struct netsend *engine;       /* the thread's, until it is joined */
+	int donefd;                   /* eventfd: `answered` is not empty */
+	struct ns_mail *busy;         /* the thread's: handed to the engine */
+	int *socks;                   /* the thread's: sockets curl opened */
+	size_t nsocks, capsocks;
+	/* Under lock: */
+	struct ns_mail *sub_head, *sub_tail;  /* submitted, not yet taken */
+	struct ns_mail *ans_head, *ans_tail;  /* answered, not yet told */
+	int stop;
+};
+
+static void mailer_stop(struct netsend *ns);
 
 /* ------------------------------------------------------------------ */
 /* Classification tables                                               */
@@ -300,6 +364,28 @@ on_read(char *buf, size_t size, size_t nitems, void *userp)
 	return n;
 }
 
+/* A fetched body going to the caller's file (a large calendar need not
+ * sit in memory); a failed write aborts the transfer. */
+static size_t
+on_write_sink(struct ns_job *job, const char *data, size_t n)
+{
+	size_t off = 0;
+	ssize_t w;
+
+	while (off < n) {
+		w = write(job->sink_fd, data + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			job->sink_errno = w < 0 ? errno : EIO;
+			return 0;
+		}
+		off += (size_t)w;
+	}
+	job->resp_len += n;
+	return n;
+}
+
 /* A fetched body: grown as it arrives; past resp_max the transfer is
  * aborted, since a cut calendar must never be taken for the whole one. */
 static size_t
@@ -309,6 +395,8 @@ on_write_fetch(struct ns_job *job, const char *data, size_t n)
 		job->too_big = 1;
 		return 0;
 	}
+	if (job->sink)
+		return on_write_sink(job, data, n);
 	if (job->resp_len + n + 1 > job->resp_cap) {
 		size_t cap = job->resp_cap > 0 ? job->resp_cap : 65536;
 
@@ -432,6 +520,66 @@ on_header(char *data, size_t size, size_t nitems, void *userp)
 		job->retry_after = parse_retry_after(v, (int64_t)time(NULL));
 	}
 	return n;
+}
+
+/* A transfer of the mail thread gives up as soon as netsend_free stops
+ * the thread: the only way out of curl's blocking wait for the reply to
+ * the end of DATA, which calls this about once a second. */
+static int
+on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+	    curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct netsend *ns = clientp;
+	int stop;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (ns->owner == NULL)
+		return 0;
+	pthread_mutex_lock(&ns->owner->lock);
+	stop = ns->owner->stop;
+	pthread_mutex_unlock(&ns->owner->lock);
+	return stop;
+}
+
+/* Mail thread: every socket curl opens for email is noted, so stopping
+ * can shut them all down first (see mailer_main). */
+static curl_socket_t
+on_open_socket(void *clientp, curlsocktype purpose,
+	       struct curl_sockaddr *addr)
+{
+	struct ns_mailer *w = clientp;
+	int fd;
+
+	(void)purpose;
+	fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC,
+		    addr->protocol);
+	if (fd < 0)
+		return CURL_SOCKET_BAD;
+	if (w->nsocks == w->capsocks) {
+		w->capsocks = w->capsocks > 0 ? w->capsocks * 2 : 8;
+		w->socks = xreallocarray(w->socks, w->capsocks,
+					 sizeof(*w->socks));
+	}
+	w->socks[w->nsocks++] = fd;
+	return fd;
+}
+
+static int
+on_close_socket(void *clientp, curl_socket_t fd)
+{
+	struct ns_mailer *w = clientp;
+	size_t i;
+
+	for (i = 0; i < w->nsocks; i++) {
+		if (w->socks[i] == fd) {
+			w->socks[i] = w->socks[--w->nsocks];
+			break;
+		}
+	}
+	return close(fd);
 }
 
 /* ------------------------------------------------------------------ */
@@ -669,19 +817,19 @@ read_secret(const char *what, const char *path, char **out, char *detail,
 	return 0;
 }
 
-/* SMTP options; 0, 1 (detail set: answer PERMANENT) or -1 (setopt). */
+/* SMTP options, with the password already read (NULL: no AUTH); 0 or -1
+ * (setopt). */
 static int
 setup_smtp(struct netsend *ns, struct ns_job *job,
-	   const struct cfg_channel *ch, const char *rcpt, char *detail,
-	   size_t detaillen)
+	   const struct cfg_channel *ch, const char *rcpt, const char *password)
 {
 	CURL *e = job->easy;
-	char *password = NULL, *addr;
-	int ok = 1, rc = -1;
+	char *addr;
+	int ok = 1;
 
 	job->resp_max = NS_SMTP_REPLY_MAX;
 	if (setup_common(ns, job, ch, ch->smtp.url, "smtp,smtps") != 0)
-		goto out;
+		return -1;
 	ok &= curl_easy_setopt(e, CURLOPT_USE_SSL,
 			       ns_use_ssl[ch->smtp.tls]) == CURLE_OK;
 	addr = xasprintf("<%s>", ch->smtp.from_addr);
@@ -697,22 +845,32 @@ setup_smtp(struct netsend *ns, struct ns_job *job,
 	ok &= curl_easy_setopt(e, CURLOPT_READDATA, job) == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
 			       (curl_off_t)job->len) == CURLE_OK;
-	if (!ok)
-		goto out;
+	/* Every wait for a reply, QUIT's too when a cached connection is
+	 * closed, is bounded by the channel's timeout, not curl's 120 s. */
+	ok &= curl_easy_setopt(e, CURLOPT_SERVER_RESPONSE_TIMEOUT,
+			       (long)job->timeout) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress) ==
+	      CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_XFERINFODATA, ns) == CURLE_OK;
+	if (ns->owner != NULL) {
+		ok &= curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
+				       on_open_socket) == CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, ns->owner) ==
+		      CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION,
+				       on_close_socket) == CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, ns->owner) ==
+		      CURLE_OK;
+	}
 	if (ch->smtp.username != NULL) {
-		if (read_secret("password_file", ch->smtp.password_file,
-				&password, detail, detaillen) != 0) {
-			rc = 1;
-			goto out;
-		}
 		ok &= curl_easy_setopt(e, CURLOPT_USERNAME, ch->smtp.username) ==
 		      CURLE_OK;
-		ok &= curl_easy_setopt(e, CURLOPT_PASSWORD, password) == CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_PASSWORD,
+				       password != NULL ? password : "") ==
+		      CURLE_OK;
 	}
-	rc = ok ? 0 : -1;
-out:
-	secret_free(password);
-	return rc;
+	return ok ? 0 : -1;
 }
 
 /* Appends "name: value" to the job's header list. */
@@ -872,10 +1030,13 @@ classify_curl(struct ns_job *job, CURLcode rc)
 {
 	const struct ns_curl_class *cc = curl_class(rc);
 	curl_off_t connected = 0;
+	long fresh = 1;
 
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		curl_easy_getinfo(job->easy, CURLINFO_CONNECT_TIME_T, &connected);
-		if (connected == 0)
+		/* A reused connection has no connect time of its own. */
+		curl_easy_getinfo(job->easy, CURLINFO_NUM_CONNECTS, &fresh);
+		if (connected == 0 && fresh != 0)
 			snprintf(job->detail, sizeof(job->detail),
 				 "connect timeout after %llds",
 				 (long long)job->connect_timeout);
@@ -941,6 +1102,11 @@ classify_fetch(struct ns_job *job, CURLcode rc, long code)
 		snprintf(job->detail, sizeof(job->detail),
 			 "answer larger than %zu bytes", job->resp_max);
 		return NETSEND_PERMANENT;
+	}
+	if (rc == CURLE_WRITE_ERROR && job->sink_errno != 0) {
+		snprintf(job->detail, sizeof(job->detail), "cannot keep the "
+			 "answer: %s", strerror(job->sink_errno));
+		return NETSEND_RETRY;
 	}
 	if (rc == CURLE_TOO_MANY_REDIRECTS) {
 		util_strlcpy(job->detail, "more than 5 redirects",
@@ -1022,6 +1188,21 @@ job_answer(struct netsend *ns, struct ns_job *job, enum netsend_result res,
 	job_free(job);
 }
 
+/* After a failed SMTP transfer curl may keep its connection for the next
+ * email although the session is stuck (after a timeout the reply to the
+ * end of DATA is still owed, and the next MAIL FROM would wait behind
+ * it).  Shutting the socket down makes curl find the connection dead and
+ * drop it without a QUIT. */
+static void
+smtp_discard_conn(CURL *easy)
+{
+	curl_socket_t fd = CURL_SOCKET_BAD;
+
+	if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
+	    fd != CURL_SOCKET_BAD)
+		(void)shutdown(fd, SHUT_RDWR);
+}
+
 static void
 running_unlink(struct netsend *ns, struct ns_job *job)
 {
@@ -1054,6 +1235,8 @@ process_done(struct netsend *ns)
 		rc = msg->data.result;
 		job = NULL;
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&job);
+		if (rc != CURLE_OK && !job->http)
+			smtp_discard_conn(easy);
 		curl_multi_remove_handle(ns->multi, easy);
 		code = 0;
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
@@ -1145,6 +1328,7 @@ netsend_free(struct netsend *ns)
 
 	if (ns == NULL)
 		return;
+	mailer_stop(ns);
 	for (job = ns->running; job != NULL; job = job->next)
 		curl_multi_remove_handle(ns->multi, job->easy);
 	free_job_list(ns->running);
@@ -1189,14 +1373,316 @@ submit(struct netsend *ns, struct ns_job *job, int prep, const char *detail,
 	return -1;
 }
 
+/* ------------------------------------------------------------------ */
+/* The mail thread                                                     */
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+static void
+mail_free(struct ns_mail *m)
+{
+	free(m->ch.name);
+	free(m->ch.ca_file);
+	free(m->ch.smtp.url);
+	free(m->ch.smtp.from_addr);
+	free(m->ch.smtp.username);
+	free(m->ch.smtp.password_file);
+	free(m->rcpt);
+	secret_free(m->password);
+	free(m->message);
+	free(m);
+}
+
+static void
+mail_list_free(struct ns_mail *m)
+{
+	struct ns_mail *next;
+
+	for (; m != NULL; m = next) {
+		next = m->next;
+		mail_free(m);
+	}
+}
+
+/* What one email needs, copied on the caller's thread, so the mail thread
+ * reads nothing a config reload may free; the password is taken over. */
+static struct ns_mail *
+mail_new(const struct cfg_channel *ch, const char *rcpt, const char *message,
+	 size_t len, char *password, void *job_ctx)
+{
+	struct ns_mail *m = xcalloc(1, sizeof(*m));
+
+	m->job_ctx = job_ctx;
+	m->ch.name = xstrdup(ch->name);
+	m->ch.type = CFG_CHANNEL_SMTP;
+	m->ch.concurrency = ch->concurrency;
+	m->ch.connect_timeout = ch->connect_timeout;
+	m->ch.timeout = ch->timeout;
+	m->ch.ca_file = dup_or_null(ch->ca_file);
+	m->ch.smtp.url = xstrdup(ch->smtp.url);
+	m->ch.smtp.tls = ch->smtp.tls;
+	m->ch.smtp.from_addr = xstrdup(ch->smtp.from_addr);
+	m->ch.smtp.username = dup_or_null(ch->smtp.username);
+	m->ch.smtp.password_file = dup_or_null(ch->smtp.password_file);
+	m->rcpt = xstrdup(rcpt);
+	m->password = password;
+	m->message = xmalloc(len + 1);
+	memcpy(m->message, message, len);
+	m->message[len] = '\0';
+	m->len = len;
+	return m;
+}
+
+/* Mail thread: moves an email from the busy list to `answered` and
+ * wakes the caller's thread. */
+static void
+mailer_answer(struct ns_mailer *w, struct ns_mail *m)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	if (m->prev != NULL)
+		m->prev->next = m->next;
+	else
+		w->busy = m->next;
+	if (m->next != NULL)
+		m->next->prev = m->prev;
+	m->next = m->prev = NULL;
+	pthread_mutex_lock(&w->lock);
+	if (w->ans_tail != NULL)
+		w->ans_tail->next = m;
+	else
+		w->ans_head = m;
+	w->ans_tail = m;
+	pthread_mutex_unlock(&w->lock);
+	/* Cannot fail short of a counter overflow. */
+	r = write(w->donefd, &one, sizeof(one));
+	(void)r;
+}
+
+/* Mail thread: the done callback of its netsend. */
+static void
+mailer_on_done(void *cb_ctx, const struct netsend_done *d)
+{
+	struct ns_mail *m = d->job_ctx;
+
+	m->result = d->result;
+	m->status = d->status;
+	util_strlcpy(m->detail, d->detail, sizeof(m->detail));
+	util_strlcpy(m->response, d->response, sizeof(m->response));
+	mailer_answer(cb_ctx, m);
+}
+
+/* Mail thread: hands one submitted email to its netsend. */
+static void
+mailer_queue(struct ns_mailer *w, struct ns_mail *m)
+{
+	struct netsend *ns = w->engine;
+	struct ns_job *job;
+	int prep = -1;
+
+	m->prev = NULL;
+	m->next = w->busy;
+	if (w->busy != NULL)
+		w->busy->prev = m;
+	w->busy = m;
+	job = job_new(chan_get(ns, &m->ch), m, 0, m->message, m->len);
+	free(m->message);
+	m->message = NULL;
+	job->easy = chan_take_easy(job->chan);
+	if (job->easy != NULL)
+		prep = setup_smtp(ns, job, &m->ch, m->rcpt, m->password);
+	/* curl keeps its own copy. */
+	secret_free(m->password);
+	m->password = NULL;
+	if (prep == 0) {
+		enqueue(ns, job);
+		return;
+	}
+	job_free(job);
+	m->result = NETSEND_RETRY;
+	snprintf(m->detail, sizeof(m->detail),
+		 "channel %s: cannot set up the transfer", m->ch.name);
+	mailer_answer(w, m);
+}
+
+/* One round of a netsend without a host loop: early failures, curl's
+ * work, finished transfers. */
+static void
+engine_step(struct netsend *ns)
+{
+	int running;
+
+	flush_failed(ns);
+	curl_multi_perform(ns->multi, &running);
+	process_done(ns);
+}
+
+/* The mail thread: takes submitted emails, drives its netsend, sleeps
+ * in curl_multi_poll until a socket, curl's timer or a wake-up. */
+static void *
+mailer_main(void *arg)
+{
+	struct ns_mailer *w = arg;
+	struct ns_mail *m, *next;
+	int stop, running;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		stop = w->stop;
+		m = stop ? NULL : w->sub_head;
+		if (!stop)
+			w->sub_head = w->sub_tail = NULL;
+		pthread_mutex_unlock(&w->lock);
+		if (stop)
+			break;
+		for (; m != NULL; m = next) {
+			next = m->next;
+			mailer_queue(w, m);
+		}
+		engine_step(w->engine);
+		if (curl_multi_poll(w->engine->multi, NULL, 0, NS_MAIL_IDLE_MS,
+				    NULL) != CURLM_OK)
+			(void)poll(NULL, 0, 100);   /* never spin */
+	}
+	/* Every connection is shut down, and the transfers still running
+	 * fail on that now: removing one later would make curl end a cut
+	 * message with its end-of-data mark (or send an empty one), and
+	 * closing one would wait for QUIT's reply.  The answers are dropped
+	 * with the rest. */
+	for (i = 0; i < w->nsocks; i++)
+		(void)shutdown(w->socks[i], SHUT_RDWR);
+	curl_multi_perform(w->engine->multi, &running);
+	process_done(w->engine);
+	return NULL;
+}
+
+/* Starts the mail thread, with every signal blocked in it (signals are
+ * the host's, read from its signalfd); 0 or -1. */
+static int
+mailer_start(struct netsend *ns, char *err, size_t errlen)
+{
+	struct ns_mailer *w = xcalloc(1, sizeof(*w));
+	sigset_t all, old;
+	int rc;
+
+	w->donefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->donefd < 0) {
+		util_seterr(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	w->engine = netsend_new(NULL, NULL, NULL, mailer_on_done, w, err,
+				errlen);
+	if (w->engine == NULL)
+		goto fail;
+	w->engine->owner = w;
+	pthread_mutex_init(&w->lock, NULL);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&w->thread, NULL, mailer_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		util_seterr(err, errlen, "cannot start the mail thread: %s",
+			    strerror(rc));
+		pthread_mutex_destroy(&w->lock);
+		goto fail;
+	}
+	ns->mailer = w;
+	if (ns->watch != NULL)
+		ns->watch(ns->loop_ctx, w->donefd, NETSEND_IN);
+	return 0;
+fail:
+	netsend_free(w->engine);
+	if (w->donefd >= 0)
+		close(w->donefd);
+	free(w);
+	return -1;
+}
+
+/* Stops and joins the mail thread; emails not answered yet are dropped
+ * without a callback. */
+static void
+mailer_stop(struct netsend *ns)
+{
+	struct ns_mailer *w = ns->mailer;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = 1;
+	pthread_mutex_unlock(&w->lock);
+	curl_multi_wakeup(w->engine->multi);
+	pthread_join(w->thread, NULL);
+	/* Joined: its netsend and lists belong to this thread now.  Closing
+	 * cached connections may wait for QUIT's reply, at most the
+	 * channel's timeout. */
+	netsend_free(w->engine);
+	free(w->socks);
+	mail_list_free(w->busy);
+	mail_list_free(w->sub_head);
+	mail_list_free(w->ans_head);
+	if (ns->watch != NULL)
+		ns->watch(ns->loop_ctx, w->donefd, 0);
+	close(w->donefd);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+	ns->mailer = NULL;
+}
+
+/* Caller's thread: tells the callback the answers the mail thread has
+ * ready. */
+static void
+mailer_drain(struct netsend *ns)
+{
+	struct ns_mailer *w = ns->mailer;
+	struct ns_mail *m, *next;
+	struct netsend_done d;
+	uint64_t count;
+	ssize_t r;
+
+	if (w == NULL)
+		return;
+	/* Read before taking the list: an answer posted after the read
+	 * makes the eventfd readable again. */
+	r = read(w->donefd, &count, sizeof(count));
+	(void)r;
+	pthread_mutex_lock(&w->lock);
+	m = w->ans_head;
+	w->ans_head = w->ans_tail = NULL;
+	pthread_mutex_unlock(&w->lock);
+	for (; m != NULL; m = next) {
+		next = m->next;
+		memset(&d, 0, sizeof(d));
+		d.job_ctx = m->job_ctx;
+		d.result = m->result;
+		d.status = m->status;
+		d.retry_after = -1;
+		d.detail = m->detail;
+		d.response = m->response;
+		d.provider_id = "";
+		ns->pending--;
+		if (ns->done != NULL)
+			ns->done(ns->cb_ctx, &d);
+		mail_free(m);
+	}
+}
+
+/* Checks and copies an email on the caller's thread (the password is
+ * read here too) and hands it to the mail thread. */
 int
 netsend_smtp(struct netsend *ns, const struct cfg_channel *ch,
 	     const char *rcpt_addr, const char *message, size_t len,
 	     void *job_ctx, char *err, size_t errlen)
 {
+	struct ns_mailer *w;
+	struct ns_mail *m;
 	struct ns_job *job;
-	char detail[NS_DETAIL_MAX] = "";
-	int prep;
+	char detail[NS_DETAIL_MAX] = "", *password = NULL;
 
 	if (ch->type != CFG_CHANNEL_SMTP || ch->smtp.url == NULL ||
 	    ch->smtp.from_addr == NULL) {
@@ -1210,11 +1696,29 @@ netsend_smtp(struct netsend *ns, const struct cfg_channel *ch,
 			    ch->name);
 		return -1;
 	}
-	job = job_new(chan_get(ns, ch), job_ctx, 0, message, len);
-	job->easy = chan_take_easy(job->chan);
-	prep = job->easy == NULL ? -1 :
-	       setup_smtp(ns, job, ch, rcpt_addr, detail, sizeof(detail));
-	return submit(ns, job, prep, detail, err, errlen);
+	if (ch->smtp.username != NULL &&
+	    read_secret("password_file", ch->smtp.password_file, &password,
+			detail, sizeof(detail)) != 0) {
+		job = job_new(chan_get(ns, ch), job_ctx, 0, "", 0);
+		defer_failure(ns, job, NETSEND_PERMANENT, detail);
+		return 0;
+	}
+	if (ns->mailer == NULL && mailer_start(ns, err, errlen) != 0) {
+		secret_free(password);
+		return -1;
+	}
+	w = ns->mailer;
+	m = mail_new(ch, rcpt_addr, message, len, password, job_ctx);
+	pthread_mutex_lock(&w->lock);
+	if (w->sub_tail != NULL)
+		w->sub_tail->next = m;
+	else
+		w->sub_head = m;
+	w->sub_tail = m;
+	pthread_mutex_unlock(&w->lock);
+	curl_multi_wakeup(w->engine->multi);
+	ns->pending++;
+	return 0;
 }
 
 int
@@ -1264,6 +1768,8 @@ setup_fetch(struct netsend *ns, struct ns_job *job,
 	ch.ca_file = (char *)req->ca_file;
 	job->resp_max = req->max_bytes > 0 ? (size_t)req->max_bytes
 					   : NS_FETCH_MAX_BYTES;
+	job->sink = req->body_to_fd && req->body_fd >= 0;
+	job->sink_fd = req->body_fd;
 	if (setup_common(ns, job, &ch, req->url, "http,https") != 0)
 		return -1;
 	ok &= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
@@ -1324,6 +1830,10 @@ netsend_on_fd(struct netsend *ns, int fd, int events)
 {
 	int running, mask = 0;
 
+	if (ns->mailer != NULL && fd == ns->mailer->donefd) {
+		mailer_drain(ns);
+		return;
+	}
 	if (events & NETSEND_IN)
 		mask |= CURL_CSELECT_IN;
 	if (events & NETSEND_OUT)
@@ -1354,12 +1864,12 @@ int
 netsend_run(struct netsend *ns, long timeout_ms)
 {
 	int64_t deadline = mono_ms() + timeout_ms, left;
-	int running;
+	struct curl_waitfd mail;
+	unsigned int nmail;
 
 	for (;;) {
-		flush_failed(ns);
-		curl_multi_perform(ns->multi, &running);
-		process_done(ns);
+		engine_step(ns);
+		mailer_drain(ns);
 		if (ns->pending == 0)
 			return 0;
 		left = deadline - mono_ms();
@@ -1369,8 +1879,13 @@ netsend_run(struct netsend *ns, long timeout_ms)
 			left = 1000;
 		if (ns->failed_head != NULL)
 			left = 0;
-		if (curl_multi_poll(ns->multi, NULL, 0, (int)left, NULL) !=
-		    CURLM_OK)
+		/* The mail thread's answers wake the poll too. */
+		memset(&mail, 0, sizeof(mail));
+		mail.fd = ns->mailer != NULL ? ns->mailer->donefd : -1;
+		mail.events = CURL_WAIT_POLLIN;
+		nmail = ns->mailer != NULL ? 1 : 0;
+		if (curl_multi_poll(ns->multi, &mail, nmail, (int)left,
+				    NULL) != CURLM_OK)
 			return -1;
 	}
 }
@@ -1445,4 +1960,12 @@ out:
 	OPENSSL_cleanse(key, sizeof(key));
 	free(msg);
 	return rc;
+}
+
+const char *
+netsend_lib_version(void)
+{
+	const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+
+	return vi != NULL && vi->version != NULL ? vi->version : "unknown";
 }

@@ -224,6 +224,8 @@ store_sqlerr(struct store *st, int src, const char *what, char *err,
 	const char *path = st != NULL ? st->path : "?";
 	const char *msg = st != NULL && st->db != NULL ?
 			  sqlite3_errmsg(st->db) : sqlite3_errstr(src);
+	int sys = st != NULL && st->db != NULL ?
+		  sqlite3_system_errno(st->db) : 0;
 
 	switch (src & 0xff) {
 	case SQLITE_BUSY:
@@ -242,10 +244,27 @@ store_sqlerr(struct store *st, int src, const char *what, char *err,
 			    path, msg);
 		return STORE_ERR;
 	default:
-		util_seterr(err, errlen, "database %s: %s while %s", path, msg,
-			    what);
-		return STORE_ERR;
+		break;
 	}
+	/* An I/O error names its cause: "disk I/O error" alone does not
+	 * tell a read-only file system (the kernel remounts one read-only
+	 * after an error) from a failing disk.  errno may be gone by now;
+	 * the file itself says whether it can still be written. */
+	if ((src & 0xff) == SQLITE_IOERR && st != NULL &&
+	    access(st->path, W_OK) != 0 && (errno == EROFS || errno == EACCES)) {
+		util_seterr(err, errlen, "database %s is read-only (%s) while "
+			    "%s", path, strerror(errno), what);
+		return STORE_READONLY;
+	}
+	if (sys != 0 && ((src & 0xff) == SQLITE_IOERR ||
+			 (src & 0xff) == SQLITE_FULL ||
+			 (src & 0xff) == SQLITE_CANTOPEN)) {
+		util_seterr(err, errlen, "database %s: %s (%s) while %s", path,
+			    msg, strerror(sys), what);
+		return sys == EROFS ? STORE_READONLY : STORE_ERR;
+	}
+	util_seterr(err, errlen, "database %s: %s while %s", path, msg, what);
+	return STORE_ERR;
 }
 
 int
@@ -583,6 +602,7 @@ store_close(struct store *st)
 		return;
 	sqlite3_finalize(st->load_stmt);
 	sqlite3_finalize(st->save_stmt);
+	sqlite3_finalize(st->event_stmt);
 	sqlite3_close_v2(st->db);
 	free(st->path);
 	free(st);
@@ -609,6 +629,12 @@ const char *
 store_path(const struct store *st)
 {
 	return st->path;
+}
+
+const char *
+store_lib_version(void)
+{
+	return sqlite3_libversion();
 }
 
 int
@@ -773,26 +799,29 @@ store_event_add(struct store *st, int64_t promise_id, enum event_kind kind,
 		const char *actor, const char *detail, int64_t old_due,
 		int64_t new_due, int64_t now, char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt = NULL;
+	sqlite3_stmt *stmt;
 	int rc;
 
-	rc = store_prepare(st, "INSERT INTO events (promise_id, at, kind,"
-			   " actor, detail, old_due, new_due)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-			   &stmt, err, errlen);
+	rc = prepare_kept(st, &st->event_stmt, "INSERT INTO events"
+			  " (promise_id, at, kind, actor, detail, old_due,"
+			  " new_due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			  err, errlen);
 	if (rc != STORE_OK)
-		goto out;
+		return rc;
+	stmt = st->event_stmt;
 	sqlite3_bind_int64(stmt, 1, promise_id);
 	sqlite3_bind_int64(stmt, 2, now);
-	store_bind_text(stmt, 3, event_kind_name(kind));
-	store_bind_text(stmt, 4, actor != NULL && *actor != '\0' ?
-			actor : "system");
-	store_bind_text(stmt, 5, detail != NULL ? detail : "");
+	/* Not copied (SQLITE_STATIC): the texts outlive the step, and the
+	 * statement is reset right after it. */
+	sqlite3_bind_text(stmt, 3, event_kind_name(kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, actor != NULL && *actor != '\0' ? actor :
+			  "system", -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 5, detail != NULL ? detail : "", -1,
+			  SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 6, old_due);
 	sqlite3_bind_int64(stmt, 7, new_due);
 	rc = store_step_done(st, stmt, "writing an event", err, errlen);
-out:
-	sqlite3_finalize(stmt);
+	sqlite3_reset(stmt);
 	return rc;
 }
 

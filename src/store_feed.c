@@ -2,11 +2,18 @@
  * store_feed: keeping the promises of a calendar feed in step with the
  * feed, and the feeds table that fetching reads and writes.
  *
- * A sync gets the whole item list of one feed and applies it in one
- * transaction.  Before anything changes it counts what would be
+ * A sync applies the items of one feed in one transaction, as they come
+ * from the parser (store_feed_begin/_item/_end; store_feed_sync is that
+ * over an array), so a feed of fifty thousand items is never held as a
+ * list.  Only when every item was seen can it count what would be
  * cancelled: a feed that suddenly lacks most of its items is far more
  * likely broken (a truncated answer, a wrong account) than emptied on
- * purpose, so such an answer is refused and nothing is applied.
+ * purpose, so such an answer is refused and the transaction rolled back:
+ * nothing is applied.
+ *
+ * It runs once per item, so the statements are prepared once per sync, a
+ * new promise is written by one INSERT with its next step already worked
+ * out, and the refs seen are kept in one arena, not one malloc each.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,24 +31,134 @@
 
 /* A promise of the feed as it is before the sync. */
 struct existing {
-	char *ref;
+	const char *ref;       /* in the run's arena */
 	int64_t id;
 	int closed;
 	int64_t seq, mod;
 	int seen;
 };
 
-/* The sync's working state. */
-struct sync {
+/* A block of the run's string arena: refs are copied here, not one
+ * malloc each, and the block never moves so the pointers stay valid. */
+struct arena_blk {
+	struct arena_blk *next;
+	size_t used, cap;
+	char data[];
+};
+
+/* The refs given to a run so far: open addressing over arena strings. */
+struct refset {
+	const char **slot;
+	size_t cap, n;         /* cap is a power of two, at most half full */
+};
+
+/* The sync's working state (struct store_feed_run in store.h). */
+struct store_feed_run {
 	struct store *st;
-	const char *feed;
+	char *feed;
 	char *source;          /* "feed:<feed>" */
-	const char *actor;
+	char *actor;
 	int64_t now;
+	double share;
+	int started;           /* the transaction is open */
+	int checks_off;        /* CHECK constraints off for the run */
+	int rc;                /* the first error; later items do nothing */
+	size_t nitems;         /* items given, duplicates and invalid too */
 	struct existing *ex;
 	size_t nex;
+	struct refset seen;
+	struct arena_blk *arena;
+	/* Prepared once per sync: they run once per item. */
+	sqlite3_stmt *ins, *marks;
 	struct store_feed_result *res;
+	struct store_feed_result local;
 };
+
+static const char *
+arena_dup(struct arena_blk **head, const char *str)
+{
+	size_t len = strlen(str) + 1;
+	struct arena_blk *b = *head;
+	char *out;
+
+	if (b == NULL || b->cap - b->used < len) {
+		size_t cap = len > 65536 ? len : 65536;
+
+		b = xmalloc(sizeof(*b) + cap);
+		b->next = *head;
+		b->used = 0;
+		b->cap = cap;
+		*head = b;
+	}
+	out = b->data + b->used;
+	memcpy(out, str, len);
+	b->used += len;
+	return out;
+}
+
+static void
+arena_free(struct arena_blk *b)
+{
+	struct arena_blk *next;
+
+	for (; b != NULL; b = next) {
+		next = b->next;
+		free(b);
+	}
+}
+
+static uint64_t
+ref_hash(const char *str)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+
+	for (; *str != '\0'; str++)
+		h = (h ^ (unsigned char)*str) * UINT64_C(1099511628211);
+	return h;
+}
+
+/* The slot of ref: where it is, or the empty one where it belongs. */
+static const char **
+refset_slot(const struct refset *rs, const char *ref)
+{
+	size_t i = (size_t)ref_hash(ref) & (rs->cap - 1);
+
+	while (rs->slot[i] != NULL && strcmp(rs->slot[i], ref) != 0)
+		i = (i + 1) & (rs->cap - 1);
+	return &rs->slot[i];
+}
+
+static void
+refset_grow(struct refset *rs)
+{
+	struct refset big;
+	size_t i;
+
+	big.cap = rs->cap > 0 ? rs->cap * 2 : 1024;
+	big.n = rs->n;
+	big.slot = xcalloc(big.cap, sizeof(*big.slot));
+	for (i = 0; i < rs->cap; i++)
+		if (rs->slot[i] != NULL)
+			*refset_slot(&big, rs->slot[i]) = rs->slot[i];
+	free(rs->slot);
+	*rs = big;
+}
+
+/* 1 when ref is new (it is kept), 0 when it was given before. */
+static int
+refset_add(struct refset *rs, struct arena_blk **arena, const char *ref)
+{
+	const char **slot;
+
+	if ((rs->n + 1) * 2 > rs->cap)
+		refset_grow(rs);
+	slot = refset_slot(rs, ref);
+	if (*slot != NULL)
+		return 0;
+	*slot = arena_dup(arena, ref);
+	rs->n++;
+	return 1;
+}
 
 static int
 ex_cmp(const void *a, const void *b)
@@ -51,9 +168,9 @@ ex_cmp(const void *a, const void *b)
 }
 
 static struct existing *
-ex_find(struct sync *s, const char *ref)
+ex_find(struct store_feed_run *s, const char *ref)
 {
-	struct existing k = { .ref = (char *)ref };
+	struct existing k = { .ref = ref };
 
 	if (s->nex == 0)
 		return NULL;
@@ -61,7 +178,7 @@ ex_find(struct sync *s, const char *ref)
 }
 
 static int
-load_existing(struct sync *s, char *err, size_t errlen)
+load_existing(struct store_feed_run *s, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = NULL;
 	size_t cap = 0;
@@ -83,7 +200,8 @@ load_existing(struct sync *s, char *err, size_t errlen)
 		}
 		e = &s->ex[s->nex++];
 		memset(e, 0, sizeof(*e));
-		e->ref = store_col_text(stmt, 0);
+		e->ref = arena_dup(&s->arena,
+				   (const char *)sqlite3_column_text(stmt, 0));
 		e->id = sqlite3_column_int64(stmt, 1);
 		state = (const char *)sqlite3_column_text(stmt, 2);
 		e->closed = state != NULL && strcmp(state, "closed") == 0;
@@ -100,47 +218,11 @@ out:
 	return rc;
 }
 
-/* Item indices ordered by ref, then position: duplicates are adjacent
- * and the first occurrence comes first. */
-struct item_ix {
-	const struct feed_item *it;
-	size_t pos;
-};
-
+/* The safety valve, once every item was given: STORE_REFUSED when the
+ * answer looks broken.  An open promise is "gone" when no item (valid
+ * or not) carried its ref. */
 static int
-ix_cmp(const void *a, const void *b)
-{
-	const struct item_ix *x = a, *y = b;
-	int d = strcmp(x->it->ref, y->it->ref);
-
-	if (d != 0)
-		return d;
-	return x->pos < y->pos ? -1 : x->pos > y->pos;
-}
-
-static int
-ix_has(const struct item_ix *ix, size_t n, const char *ref)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int d = strcmp(ix[mid].it->ref, ref);
-
-		if (d == 0)
-			return 1;
-		if (d < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return 0;
-}
-
-/* The safety valve: STORE_REFUSED when the answer looks broken. */
-static int
-check_valve(struct sync *s, const struct item_ix *ix, size_t n,
-	    double share, char *err, size_t errlen)
+check_valve(struct store_feed_run *s, char *err, size_t errlen)
 {
 	size_t i, open = 0, gone = 0;
 
@@ -148,20 +230,20 @@ check_valve(struct sync *s, const struct item_ix *ix, size_t n,
 		if (s->ex[i].closed)
 			continue;
 		open++;
-		if (!ix_has(ix, n, s->ex[i].ref))
+		if (!s->ex[i].seen)
 			gone++;
 	}
 	s->res->open_before = open;
-	if (n == 0 && open > 0) {
+	if (s->nitems == 0 && open > 0) {
 		util_seterr(err, errlen, "feed %s answered with no items "
 			    "while %zu of its promises are open; nothing "
 			    "applied", s->feed, open);
 		return STORE_REFUSED;
 	}
-	if (gone > 1 && (double)gone > share * (double)open) {
+	if (gone > 1 && (double)gone > s->share * (double)open) {
 		util_seterr(err, errlen, "feed %s would cancel %zu of its %zu "
 			    "open promises (more than %.0f %%); nothing "
-			    "applied", s->feed, gone, open, share * 100.0);
+			    "applied", s->feed, gone, open, s->share * 100.0);
 		return STORE_REFUSED;
 	}
 	return STORE_OK;
@@ -205,7 +287,8 @@ item_ok(const struct feed_item *it, const char **why)
 }
 
 static void
-note_invalid(struct sync *s, const struct feed_item *it, const char *why)
+note_invalid(struct store_feed_run *s, const struct feed_item *it,
+	     const char *why)
 {
 	s->res->invalid++;
 	if (s->res->first_invalid[0] == '\0')
@@ -214,25 +297,32 @@ note_invalid(struct sync *s, const struct feed_item *it, const char *why)
 			 why);
 }
 
+/* Prepares *slot once per sync; resets it for the next use. */
 static int
-save_feed_marks(struct sync *s, int64_t id, const struct feed_item *it,
-		char *err, size_t errlen)
+run_stmt(struct store_feed_run *s, sqlite3_stmt **slot, const char *sql,
+	 char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt = NULL;
+	if (*slot != NULL)
+		return STORE_OK;   /* reset after its last step */
+	return store_prepare(s->st, sql, slot, err, errlen);
+}
+
+static int
+save_feed_marks(struct store_feed_run *s, int64_t id,
+		const struct feed_item *it, char *err, size_t errlen)
+{
 	int rc;
 
-	rc = store_prepare(s->st, "UPDATE promises SET feed_sequence = ?2,"
-			   " feed_modified = ?3 WHERE id = ?1", &stmt, err,
-			   errlen);
+	rc = run_stmt(s, &s->marks, "UPDATE promises SET feed_sequence = ?2,"
+		      " feed_modified = ?3 WHERE id = ?1", err, errlen);
 	if (rc != STORE_OK)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, id);
-	sqlite3_bind_int64(stmt, 2, it->sequence);
-	sqlite3_bind_int64(stmt, 3, it->last_modified);
-	rc = store_step_done(s->st, stmt, "saving a feed item's version", err,
-			     errlen);
-out:
-	sqlite3_finalize(stmt);
+		return rc;
+	sqlite3_bind_int64(s->marks, 1, id);
+	sqlite3_bind_int64(s->marks, 2, it->sequence);
+	sqlite3_bind_int64(s->marks, 3, it->last_modified);
+	rc = store_step_done(s->st, s->marks, "saving a feed item's version",
+			     err, errlen);
+	sqlite3_reset(s->marks);
 	return rc;
 }
 
@@ -285,69 +375,114 @@ promise_field(struct promise *p, size_t i)
 	return (char **)(void *)((char *)p + promise_fields[i]);
 }
 
-static int
-add_item(struct sync *s, const struct feed_item *it, char *err,
-	 size_t errlen)
+/* Binds text the caller keeps alive until the statement is reset
+ * (SQLITE_STATIC: no copy per value); NULL binds NULL. */
+static void
+bind_kept(sqlite3_stmt *stmt, int idx, const char *str)
 {
-	sqlite3_stmt *stmt = NULL;
+	if (str == NULL)
+		sqlite3_bind_null(stmt, idx);
+	else
+		sqlite3_bind_text(stmt, idx, str, -1, SQLITE_STATIC);
+}
+
+/* Empty text is stored as NULL, as set_str keeps it. */
+static const char *
+or_null(const char *str)
+{
+	return str != NULL && *str != '\0' ? str : NULL;
+}
+
+/* A new promise, written whole by one INSERT: its next step is worked
+ * out first from the row as it will be (the scheduler reads no id). */
+static int
+insert_item(struct store_feed_run *s, const struct feed_item *it, char *err,
+	    size_t errlen)
+{
 	struct promise p;
-	char due[32], *detail = NULL;
+	sqlite3_stmt *stmt;
 	size_t i;
 	int rc;
 
+	rc = run_stmt(s, &s->ins, "INSERT OR IGNORE INTO promises (ref,"
+		      " title, details, customer_name, customer_phone,"
+		      " customer_email, vehicle, vin, owner, site, policy,"
+		      " source, target_at, due_at, created_at, updated_at,"
+		      " next_step_at, feed_sequence, feed_modified) VALUES"
+		      " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+		      " ?13, ?14, ?15, ?15, ?16, ?17, ?18)", err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	/* Borrowed strings: p is only read by the scheduler. */
 	memset(&p, 0, sizeof(p));
-	rc = store_prepare(s->st, "INSERT OR IGNORE INTO promises (ref, title,"
-			   " owner, due_at, created_at, updated_at, source)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)", &stmt, err,
-			   errlen);
-	if (rc != STORE_OK)
-		goto out;
-	store_bind_text(stmt, 1, it->ref);
-	store_bind_text(stmt, 2, it->title);
-	store_bind_text(stmt, 3, it->owner);
-	sqlite3_bind_int64(stmt, 4, it->due_at);
-	sqlite3_bind_int64(stmt, 5, s->now);
-	store_bind_text(stmt, 6, s->source);
+	p.ref = it->ref;
+	p.owner = it->owner;
+	for (i = 0; i < NELEM(item_fields); i++)
+		*promise_field(&p, i) = (char *)or_null(item_field(it, i));
+	p.site = (char *)or_null(it->site);
+	p.policy = (char *)or_null(it->policy);
+	p.source = s->source;
+	p.target_at = it->target_at;
+	p.due_at = it->due_at;
+	p.created_at = p.updated_at = s->now;
+	p.state = PROMISE_OPEN;
+	p.outcome = OUTCOME_NONE;
+	p.next_step_at = store_next_of(s->st, &p, s->now);
+	stmt = s->ins;
+	bind_kept(stmt, 1, p.ref);
+	for (i = 0; i < NELEM(item_fields); i++)
+		bind_kept(stmt, 2 + (int)i, *promise_field(&p, i));
+	bind_kept(stmt, 9, p.owner);
+	bind_kept(stmt, 10, p.site);
+	bind_kept(stmt, 11, p.policy);
+	bind_kept(stmt, 12, p.source);
+	sqlite3_bind_int64(stmt, 13, p.target_at);
+	sqlite3_bind_int64(stmt, 14, p.due_at);
+	sqlite3_bind_int64(stmt, 15, s->now);
+	sqlite3_bind_int64(stmt, 16, p.next_step_at);
+	sqlite3_bind_int64(stmt, 17, it->sequence);
+	sqlite3_bind_int64(stmt, 18, it->last_modified);
 	rc = store_step_done(s->st, stmt, "adding a feed promise", err, errlen);
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+static int
+add_item(struct store_feed_run *s, const struct feed_item *it, char *err,
+	 size_t errlen)
+{
+	char due[32], buf[512], *own = NULL;
+	int rc, w;
+
+	rc = insert_item(s, it, err, errlen);
 	if (rc != STORE_OK)
-		goto out;
+		return rc;
 	if (sqlite3_changes(s->st->db) == 0) {
 		/* The ref belongs to a promise from elsewhere. */
 		note_invalid(s, it, "ref (taken by another promise)");
-		goto out;
+		return STORE_OK;
 	}
-	rc = store_load(s->st, sqlite3_last_insert_rowid(s->st->db), &p, err,
-			errlen);
-	if (rc != STORE_OK)
-		goto out;
-	for (i = 0; i < NELEM(item_fields); i++)
-		set_str(promise_field(&p, i), item_field(it, i));
-	set_str(&p.site, it->site);
-	set_str(&p.policy, it->policy);
-	p.target_at = it->target_at;
-	p.next_step_at = store_next_of(s->st, &p, s->now);
-	rc = store_save(s->st, &p, err, errlen);
-	if (rc == STORE_OK)
-		rc = save_feed_marks(s, p.id, it, err, errlen);
-	util_format_utc(p.due_at, due, sizeof(due));
-	detail = xasprintf("from feed %s: due %s, owner %s", s->feed, due,
-			   p.owner);
-	if (rc == STORE_OK)
-		rc = store_event_add(s->st, p.id, EVENT_CREATED, s->actor,
-				     detail, 0, p.due_at, s->now, err, errlen);
+	util_format_utc(it->due_at, due, sizeof(due));
+	/* On the stack unless a long name or owner needs more. */
+	w = snprintf(buf, sizeof(buf), "from feed %s: due %s, owner %s",
+		     s->feed, due, it->owner);
+	if (w < 0 || (size_t)w >= sizeof(buf))
+		own = xasprintf("from feed %s: due %s, owner %s", s->feed,
+				due, it->owner);
+	rc = store_event_add(s->st, sqlite3_last_insert_rowid(s->st->db),
+			     EVENT_CREATED, s->actor, own != NULL ? own : buf,
+			     0, it->due_at, s->now, err, errlen);
 	if (rc == STORE_OK)
 		s->res->added++;
-out:
-	sqlite3_finalize(stmt);
-	promise_clear(&p);
-	free(detail);
+	free(own);
 	return rc;
 }
 
 /* Closes p inside the sync; outcome KEPT turns LATE after the due. */
 static int
-close_in_sync(struct sync *s, struct promise *p, enum promise_outcome o,
-	      int64_t at, const char *why, char *err, size_t errlen)
+close_in_sync(struct store_feed_run *s, struct promise *p,
+	      enum promise_outcome o, int64_t at, const char *why, char *err,
+	      size_t errlen)
 {
 	char *detail;
 	int rc;
@@ -367,8 +502,9 @@ close_in_sync(struct sync *s, struct promise *p, enum promise_outcome o,
 
 /* Due, descriptive fields and (when the item changed) owner. */
 static int
-update_fields(struct sync *s, struct promise *p, const struct feed_item *it,
-	      int item_changed, int *touched, char *err, size_t errlen)
+update_fields(struct store_feed_run *s, struct promise *p,
+	      const struct feed_item *it, int item_changed, int *touched,
+	      char *err, size_t errlen)
 {
 	char from[32], to[32], names[160], *detail;
 	size_t i;
@@ -428,7 +564,8 @@ update_fields(struct sync *s, struct promise *p, const struct feed_item *it,
 }
 
 static int
-reopen_in_sync(struct sync *s, struct promise *p, char *err, size_t errlen)
+reopen_in_sync(struct store_feed_run *s, struct promise *p, char *err,
+	       size_t errlen)
 {
 	char *detail;
 	int rc;
@@ -447,8 +584,8 @@ reopen_in_sync(struct sync *s, struct promise *p, char *err, size_t errlen)
 }
 
 static int
-update_item(struct sync *s, struct existing *e, const struct feed_item *it,
-	    char *err, size_t errlen)
+update_item(struct store_feed_run *s, struct existing *e,
+	    const struct feed_item *it, char *err, size_t errlen)
 {
 	struct promise p;
 	char *why = NULL;
@@ -496,7 +633,8 @@ marks:
 
 /* Cancels an open promise whose item is gone from the feed. */
 static int
-remove_gone(struct sync *s, struct existing *e, char *err, size_t errlen)
+remove_gone(struct store_feed_run *s, struct existing *e, char *err,
+	    size_t errlen)
 {
 	struct promise p;
 	char *why;
@@ -518,33 +656,126 @@ remove_gone(struct sync *s, struct existing *e, char *err, size_t errlen)
 	return rc;
 }
 
+/* The CHECKs of the state and outcome columns cost SQLite two small
+ * temporary tables per row written, a sixth of a large first sync.  Every
+ * state and outcome a sync writes comes from promise_state_name /
+ * promise_outcome_name, so they are switched off for the run and on
+ * again at its end (a connection setting, never stored). */
+static void
+checks_set(struct store_feed_run *s, int on)
+{
+	if (s->checks_off == !on)
+		return;
+	if (sqlite3_exec(s->st->db, on ? "PRAGMA ignore_check_constraints = 0"
+			 : "PRAGMA ignore_check_constraints = 1", NULL, NULL,
+			 NULL) == SQLITE_OK)
+		s->checks_off = !on;
+}
+
+/* Opens the transaction and reads the feed's promises: at the first
+ * item, so a feed that fails to parse never takes the write lock. */
 static int
-apply_all(struct sync *s, const struct item_ix *ix, size_t n, char *err,
-	  size_t errlen)
+run_start(struct store_feed_run *s, char *err, size_t errlen)
+{
+	int rc;
+
+	if (s->started)
+		return STORE_OK;
+	checks_set(s, 0);
+	rc = store_begin(s->st, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	s->started = 1;
+	return load_existing(s, err, errlen);
+}
+
+int
+store_feed_begin(struct store *st, const char *feed, double max_cancel_share,
+		 const char *actor, int64_t now, struct store_feed_result *res,
+		 struct store_feed_run **out, char *err, size_t errlen)
+{
+	struct store_feed_run *s;
+
+	*out = NULL;
+	if (feed == NULL || *feed == '\0') {
+		util_seterr(err, errlen, "feed sync needs a feed name");
+		return STORE_INVALID;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->st = st;
+	s->feed = xstrdup(feed);
+	s->source = xasprintf("feed:%s", feed);
+	s->actor = xstrdup(actor != NULL ? actor : s->source);
+	s->now = now;
+	s->share = max_cancel_share > 0 && max_cancel_share <= 1 ?
+		   max_cancel_share : DEFAULT_SHARE;
+	s->res = res != NULL ? res : &s->local;
+	memset(s->res, 0, sizeof(*s->res));
+	*out = s;
+	return STORE_OK;
+}
+
+static int
+run_item(struct store_feed_run *s, const struct feed_item *it, char *err,
+	 size_t errlen)
 {
 	struct existing *e;
 	const char *why;
-	size_t i;
-	int rc = STORE_OK;
 
-	for (i = 0; i < n && rc == STORE_OK; i++) {
-		const struct feed_item *it = ix[i].it;
+	if (it->ref == NULL) {
+		util_seterr(err, errlen, "feed %s: item %zu has no ref",
+			    s->feed, s->nitems);
+		return STORE_INVALID;
+	}
+	s->nitems++;
+	if (!refset_add(&s->seen, &s->arena, it->ref)) {
+		s->res->duplicates++;
+		return STORE_OK;
+	}
+	e = ex_find(s, it->ref);
+	if (e != NULL)
+		e->seen = 1;
+	if (!item_ok(it, &why))
+		note_invalid(s, it, why);
+	else if (e != NULL)
+		return update_item(s, e, it, err, errlen);
+	else if (it->completed || it->cancelled)
+		s->res->unchanged++;   /* nothing to promise */
+	else
+		return add_item(s, it, err, errlen);
+	return STORE_OK;
+}
 
-		if (i > 0 && strcmp(ix[i - 1].it->ref, it->ref) == 0) {
-			s->res->duplicates++;
-			continue;
-		}
-		e = ex_find(s, it->ref);
-		if (e != NULL)
-			e->seen = 1;
-		if (!item_ok(it, &why))
-			note_invalid(s, it, why);
-		else if (e != NULL)
-			rc = update_item(s, e, it, err, errlen);
-		else if (it->completed || it->cancelled)
-			s->res->unchanged++;   /* nothing to promise */
-		else
-			rc = add_item(s, it, err, errlen);
+int
+store_feed_item(struct store_feed_run *s, const struct feed_item *it,
+		char *err, size_t errlen)
+{
+	if (s->rc != STORE_OK) {
+		util_seterr(err, errlen, "feed %s: the sync failed already",
+			    s->feed);
+		return s->rc;
+	}
+	s->rc = run_start(s, err, errlen);
+	if (s->rc == STORE_OK)
+		s->rc = run_item(s, it, err, errlen);
+	return s->rc;
+}
+
+/* Every item was given: the valve, then the promises gone from it. */
+static int
+run_finish(struct store_feed_run *s, char *err, size_t errlen)
+{
+	size_t i, open_before;
+	int rc;
+
+	rc = run_start(s, err, errlen);
+	if (rc == STORE_OK)
+		rc = check_valve(s, err, errlen);
+	if (rc == STORE_REFUSED) {
+		/* Refused answers change nothing, as if never applied. */
+		open_before = s->res->open_before;
+		memset(s->res, 0, sizeof(*s->res));
+		s->res->open_before = open_before;
 	}
 	for (i = 0; i < s->nex && rc == STORE_OK; i++)
 		if (!s->ex[i].seen && !s->ex[i].closed)
@@ -553,21 +784,60 @@ apply_all(struct sync *s, const struct item_ix *ix, size_t n, char *err,
 }
 
 int
+store_feed_end(struct store_feed_run *s, int rc, char *err, size_t errlen)
+{
+	if (s == NULL)
+		return rc;
+	if (rc == STORE_OK)
+		rc = s->rc;
+	if (rc == STORE_OK)
+		rc = run_finish(s, err, errlen);
+	sqlite3_finalize(s->ins);
+	sqlite3_finalize(s->marks);
+	if (s->started)
+		rc = store_end(s->st, rc, err, errlen);
+	checks_set(s, 1);
+	free(s->seen.slot);
+	arena_free(s->arena);
+	free(s->ex);
+	free(s->feed);
+	free(s->source);
+	free(s->actor);
+	free(s);
+	return rc;
+}
+
+/* Item indices ordered by ref, then position: the array form applies a
+ * feed in ref order, duplicates adjacent and the first one first. */
+struct item_ix {
+	const struct feed_item *it;
+	size_t pos;
+};
+
+static int
+ix_cmp(const void *a, const void *b)
+{
+	const struct item_ix *x = a, *y = b;
+	int d = strcmp(x->it->ref, y->it->ref);
+
+	if (d != 0)
+		return d;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+int
 store_feed_sync(struct store *st, const char *feed,
 		const struct feed_item *items, size_t n,
 		double max_cancel_share, const char *actor, int64_t now,
 		struct store_feed_result *res, char *err, size_t errlen)
 {
-	struct store_feed_result local;
-	struct sync s;
+	struct store_feed_run *run = NULL;
 	struct item_ix *ix = NULL;
 	size_t i;
 	int rc;
 
-	memset(&s, 0, sizeof(s));
-	if (res == NULL)
-		res = &local;
-	memset(res, 0, sizeof(*res));
+	if (res != NULL)
+		memset(res, 0, sizeof(*res));
 	if (feed == NULL || *feed == '\0' || (n > 0 && items == NULL)) {
 		util_seterr(err, errlen, "feed sync needs a feed name");
 		return STORE_INVALID;
@@ -578,34 +848,17 @@ store_feed_sync(struct store *st, const char *feed,
 				    "ref", feed, i);
 			return STORE_INVALID;
 		}
-	s.st = st;
-	s.feed = feed;
-	s.source = xasprintf("feed:%s", feed);
-	s.actor = actor != NULL ? actor : s.source;
-	s.now = now;
-	s.res = res;
 	ix = xcalloc(n > 0 ? n : 1, sizeof(*ix));
 	for (i = 0; i < n; i++) {
 		ix[i].it = &items[i];
 		ix[i].pos = i;
 	}
 	qsort(ix, n, sizeof(*ix), ix_cmp);
-	rc = store_begin(st, err, errlen);
-	if (rc != STORE_OK)
-		goto out;
-	rc = load_existing(&s, err, errlen);
-	if (rc == STORE_OK)
-		rc = check_valve(&s, ix, n, max_cancel_share > 0 &&
-				 max_cancel_share <= 1 ? max_cancel_share :
-				 DEFAULT_SHARE, err, errlen);
-	if (rc == STORE_OK)
-		rc = apply_all(&s, ix, n, err, errlen);
-	rc = store_end(st, rc, err, errlen);
-out:
-	for (i = 0; i < s.nex; i++)
-		free(s.ex[i].ref);
-	free(s.ex);
-	free(s.source);
+	rc = store_feed_begin(st, feed, max_cancel_share, actor, now, res,
+			      &run, err, errlen);
+	for (i = 0; i < n && rc == STORE_OK; i++)
+		rc = store_feed_item(run, ix[i].it, err, errlen);
+	rc = store_feed_end(run, rc, err, errlen);
 	free(ix);
 	return rc;
 }

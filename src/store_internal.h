@@ -20,6 +20,8 @@ struct store {
 	 * run once per promise in whole-table passes. */
 	sqlite3_stmt *load_stmt;
 	sqlite3_stmt *save_stmt;
+	/* store_event_add: a feed sync writes one event per promise. */
+	sqlite3_stmt *event_stmt;
 };
 
 /* Maps a sqlite3 result code to a store_rc and writes a message that says

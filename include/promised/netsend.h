@@ -2,9 +2,13 @@
  * netsend: network delivery (SMTP and HTTP webhooks) through libcurl's
  * multi interface, driven by the daemon's one loop: no thread per send.
  * The host loop watches the sockets and the single timer that netsend
- * asks for and calls back on readiness.  Protocols are limited per channel
- * (smtp/smtps, http/https), TLS is verified, response bodies are capped,
- * and jobs beyond a channel's concurrency wait in a queue.
+ * asks for and calls back on readiness.  Emails alone run on one mail
+ * thread of netsend's own (libcurl blocks while it waits for an SMTP
+ * reply to the end of DATA); its answers come back through one more fd
+ * the host watches, so every callback still runs on the host's thread.
+ * Protocols are limited per channel (smtp/smtps, http/https), TLS is
+ * verified, response bodies are capped, and jobs beyond a channel's
+ * concurrency wait in a queue.
  */
 #ifndef PROMISED_NETSEND_H
 #define PROMISED_NETSEND_H
@@ -40,7 +44,9 @@ struct netsend_done {
 typedef void (*netsend_done_fn)(void *cb_ctx, const struct netsend_done *d);
 
 /* Socket interest for the host loop: events is a mask of NETSEND_IN and
- * NETSEND_OUT; 0 means stop watching fd. */
+ * NETSEND_OUT; 0 means stop watching fd.  Besides curl's sockets this is
+ * the mail thread's eventfd (NETSEND_IN, from the first email on), which
+ * is reported back through netsend_on_fd like any other. */
 #define NETSEND_IN 1
 #define NETSEND_OUT 2
 typedef void (*netsend_watch_fn)(void *loop_ctx, int fd, int events);
@@ -55,12 +61,17 @@ typedef void (*netsend_timer_fn)(void *loop_ctx, long timeout_ms);
 struct netsend *netsend_new(netsend_watch_fn watch, netsend_timer_fn timer,
 			    void *loop_ctx, netsend_done_fn done,
 			    void *cb_ctx, char *err, size_t errlen);
-/* Aborts what is in flight (no callbacks) and frees; NULL is allowed. */
+/* Aborts what is in flight (no callbacks) and frees; NULL is allowed.
+ * Stops and joins the mail thread: about a second at most when a server
+ * stalls mid-email; closing cached mail connections may wait for QUIT's
+ * reply up to the channel's timeout. */
 void netsend_free(struct netsend *ns);
 
 /* Queues one email: envelope from the channel's `from`, to rcpt_addr;
- * message is the complete RFC 5322 text (copied).  -1 only when the job
- * cannot even be queued (err says why). */
+ * message is the complete RFC 5322 text (copied, as is everything of ch
+ * the transfer needs; the password file is read now).  -1 only when the
+ * job cannot even be queued (err says why; e.g. the mail thread cannot
+ * start). */
 int netsend_smtp(struct netsend *ns, const struct cfg_channel *ch,
 		 const char *rcpt_addr, const char *message, size_t len,
 		 void *job_ctx, char *err, size_t errlen);
@@ -96,6 +107,11 @@ struct netsend_fetch_req {
 	int64_t timeout;             /* seconds; <= 0: 60 */
 	int64_t connect_timeout;     /* seconds; <= 0: 10 */
 	const char *ca_file;         /* NULL: the system's trust store */
+	/* body_to_fd: the body is written to body_fd (the caller's, left
+	 * open) instead of memory; response is then "" and response_len
+	 * the bytes written.  The max_bytes cap holds all the same. */
+	int body_to_fd;
+	int body_fd;
 };
 /* Queues one fetch (strings are copied); -1 only when it cannot even be
  * queued (err says why).  A missing secret is answered PERMANENT. */
@@ -117,5 +133,8 @@ int netsend_run(struct netsend *ns, long timeout_ms);
 int netsend_sign(const char *secret, const char *id, int64_t timestamp,
 		 const char *body, size_t len, char *out, size_t outlen,
 		 char *err, size_t errlen);
+
+/* Version of the libcurl loaded at run time, "7.88.1" (static). */
+const char *netsend_lib_version(void);
 
 #endif

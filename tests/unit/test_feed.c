@@ -3,7 +3,9 @@
  * zones by every name calendars use, floating and all-day times, the DST
  * gap, recurrence with EXDATE/RDATE/overrides and the instance cap, owner
  * mapping) and the store sync (new, moved, completed, gone, closed not
- * reopened) with one test per safety-valve case.  Expected instants are
+ * reopened) with one test per safety-valve case, the item-by-item run
+ * the fetcher uses (valve at the end, rolled back whole) and parsing from
+ * a file (feed_parse_fd).  Expected instants are
  * worked out by hand from the zone rules, written as UTC wall times.
  */
 #include <stdarg.h>
@@ -524,6 +526,59 @@ test_many_items(void **state)
 	free(buf);
 }
 
+/* feed_parse_fd over a file of more than a megabyte (its pages are given
+ * back as the parse goes) yields the same items as feed_parse over the
+ * same bytes in memory; an empty file is an empty answer. */
+static void
+test_parse_fd(void **state)
+{
+	struct feed_opts o = opts();
+	struct feed_stats st;
+	size_t cap = 20000 * 120 + 64, len = 0, i;
+	char *buf = malloc(cap), err[256], path[] = "/tmp/promised-fd-XXXXXX";
+	struct feed_items l, m;
+	int fd;
+
+	(void)state;
+	assert_non_null(buf);
+	len += (size_t)snprintf(buf + len, cap - len, "BEGIN:VCALENDAR\r\n");
+	for (i = 0; i < 20000; i++)
+		len += (size_t)snprintf(buf + len, cap - len,
+			"BEGIN:VTODO\r\nUID:u%zu\r\nDUE:20261201T120000Z\r\n"
+			"SUMMARY:n%zu\r\nEND:VTODO\r\n", i, i);
+	len += (size_t)snprintf(buf + len, cap - len, "END:VCALENDAR\r\n");
+	assert_true(len > 1024 * 1024);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	memset(&l, 0, sizeof(l));
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(feed_parse_fd(fd, &o, NOW, feed_items_add, &l, &st,
+				       err, sizeof(err)), 0);
+	assert_int_equal(feed_parse(buf, len, &o, NOW, feed_items_add, &m,
+				    NULL, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 20000);
+	assert_int_equal(st.items, 20000);
+	assert_int_equal(m.n, l.n);
+	for (i = 0; i < l.n; i++) {
+		assert_string_equal(l.v[i].ref, m.v[i].ref);
+		assert_string_equal(l.v[i].title, m.v[i].title);
+		assert_true(l.v[i].due_at == m.v[i].due_at);
+	}
+	assert_string_equal(l.v[19999].ref, "feed:test:u19999");
+	feed_items_free(&l);
+	feed_items_free(&m);
+	/* The same file cut to nothing. */
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(feed_parse_fd(fd, &o, NOW, feed_items_add, &l, NULL,
+				       err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "empty answer"));
+	assert_int_equal(l.n, 0);
+	close(fd);
+	free(buf);
+}
+
 /* ---- Store sync ---------------------------------------------------------- */
 
 struct fx {
@@ -882,6 +937,90 @@ test_valve_too_many_cancelled(void **state)
 	assert_int_equal(res.removed, 2);
 }
 
+/* The item-by-item run checks the valve only at its end: items applied
+ * before it (a moved due, a new promise) are rolled back with the rest. */
+static void
+test_stream_refused_rolls_back(void **state)
+{
+	struct fx *f = *state;
+	struct store_feed_result res;
+	struct store_feed_run *run;
+	struct feed_item it;
+	struct promise p;
+	struct snap s;
+
+	valve_seed(f);
+	valve_snap(f, &s);
+	assert_int_equal(store_feed_begin(f->st, "test", 0.5, NULL, NOW + 600,
+					  &res, &run, f->err,
+					  sizeof(f->err)), 0);
+	it = mk(valve_refs[0], s.due[0] + DAY);
+	assert_int_equal(store_feed_item(run, &it, f->err, sizeof(f->err)), 0);
+	it = mk("feed:test:new", s.due[0]);
+	assert_int_equal(store_feed_item(run, &it, f->err, sizeof(f->err)), 0);
+	/* v1..v3 (3 of 4 open) are missing. */
+	assert_int_equal(store_feed_end(run, STORE_OK, f->err,
+					sizeof(f->err)), STORE_REFUSED);
+	assert_non_null(strstr(f->err, "would cancel 3 of its 4"));
+	assert_int_equal(res.open_before, 4);
+	assert_int_equal(res.added + res.moved + res.removed, 0);
+	valve_untouched(f, &s);
+	assert_int_equal(store_get_by_ref(f->st, "feed:test:new", &p, f->err,
+					  sizeof(f->err)), STORE_NOTFOUND);
+}
+
+/* Feed order: the first item of a ref counts, later ones are duplicates;
+ * an item without a ref fails the run, which then applies nothing. */
+static void
+test_stream_duplicates_and_failure(void **state)
+{
+	struct fx *f = *state;
+	struct store_feed_result res;
+	struct store_feed_run *run;
+	struct feed_item it[3], noref;
+	struct promise p;
+	int64_t due = utc(2026, 12, 4, 15, 0);
+	size_t i;
+
+	it[0] = mk("feed:test:a", due);
+	it[1] = mk("feed:test:b", due);
+	it[2] = mk("feed:test:a", due + DAY);
+	noref = mk(NULL, due);
+	assert_int_equal(store_feed_begin(f->st, "test", 0.5, NULL, NOW, &res,
+					  &run, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_feed_item(run, &it[0], f->err,
+					 sizeof(f->err)), 0);
+	assert_int_equal(store_feed_item(run, &noref, f->err,
+					 sizeof(f->err)), STORE_INVALID);
+	assert_non_null(strstr(f->err, "has no ref"));
+	/* Later items do nothing and report the failure again. */
+	assert_int_equal(store_feed_item(run, &it[1], f->err,
+					 sizeof(f->err)), STORE_INVALID);
+	assert_int_equal(store_feed_end(run, STORE_INVALID, f->err,
+					sizeof(f->err)), STORE_INVALID);
+	assert_int_equal(store_get_by_ref(f->st, "feed:test:a", &p, f->err,
+					  sizeof(f->err)), STORE_NOTFOUND);
+	assert_int_equal(store_feed_begin(f->st, "test", 0.5, NULL, NOW, &res,
+					  &run, f->err, sizeof(f->err)), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(store_feed_item(run, &it[i], f->err,
+						 sizeof(f->err)), 0);
+	assert_int_equal(store_feed_end(run, STORE_OK, f->err,
+					sizeof(f->err)), 0);
+	assert_int_equal(res.added, 2);
+	assert_int_equal(res.duplicates, 1);
+	get(f, "feed:test:a", &p);
+	assert_true(p.due_at == due);
+	assert_true(p.next_step_at == due);   /* the default scheduler */
+	assert_int_equal(nevents(f, p.id), 1);
+	assert_true(last_event(f, p.id, EVENT_CREATED, "from feed test: due "));
+	promise_clear(&p);
+	assert_int_equal(store_feed_begin(f->st, "", 0.5, NULL, NOW, &res,
+					  &run, f->err, sizeof(f->err)),
+			 STORE_INVALID);
+	assert_null(run);
+}
+
 static void
 test_feed_status(void **state)
 {
@@ -935,6 +1074,7 @@ main(void)
 		cmocka_unit_test(test_recurrence_cap),
 		cmocka_unit_test(test_rejected_documents),
 		cmocka_unit_test(test_many_items),
+		cmocka_unit_test(test_parse_fd),
 		cmocka_unit_test_setup_teardown(test_sync_lifecycle, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sync_closed_not_reopened,
@@ -947,6 +1087,10 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_valve_too_many_cancelled,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_refused_rolls_back,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_stream_duplicates_and_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feed_status, setup,
 						teardown),
 	};

@@ -4,7 +4,9 @@
  * started here with a free port and killed by PID): what arrives, how
  * every kind of answer is classified, timeouts, capped bodies, per-channel
  * concurrency, and the Standard Webhooks signature, checked by the
- * receiver's own Python implementation and the specification's vector.
+ * receiver's own Python implementation and the specification's vector;
+ * and that an SMTP server stalling after DATA never holds up the host
+ * loop nor netsend_free (emails run on netsend's mail thread).
  * A peer that cannot be started fails the test.
  */
 #include <dirent.h>
@@ -233,6 +235,7 @@ struct hostloop {
 	size_t n;
 	int64_t deadline;    /* ms, -1: disarmed */
 	int timer_calls;
+	int64_t max_call_ms; /* longest netsend_on_fd / netsend_on_timeout */
 };
 static struct hostloop hl;
 
@@ -276,16 +279,29 @@ hl_timer(void *ctx, long ms)
 	hl.deadline = ms < 0 ? -1 : now_ms() + ms;
 }
 
-/* Runs the host loop until nothing is pending or limit_ms passed. */
+/* Notes how long one call into netsend took: the host loop must never
+ * be held up by a transfer. */
 static void
-hl_run(struct netsend *ns, int64_t limit_ms)
+hl_timed(int64_t since)
 {
-	int64_t end = now_ms() + limit_ms;
+	int64_t took = now_ms() - since;
+
+	if (took > hl.max_call_ms)
+		hl.max_call_ms = took;
+}
+
+/* Runs the host loop until nothing is pending, limit_ms passed or *until
+ * became non-zero (until may be NULL). */
+static void
+hl_run_until(struct netsend *ns, int64_t limit_ms, const int *until)
+{
+	int64_t end = now_ms() + limit_ms, t0;
 	struct pollfd p[32];
 	size_t i, n;
 	int wait;
 
-	while (netsend_pending(ns) > 0 && now_ms() < end) {
+	while (netsend_pending(ns) > 0 && now_ms() < end &&
+	       (until == NULL || *until == 0)) {
 		n = hl.n;
 		for (i = 0; i < n; i++) {
 			p[i].fd = hl.fd[i];
@@ -304,14 +320,25 @@ hl_run(struct netsend *ns, int64_t limit_ms)
 				ev |= NETSEND_IN;
 			if (p[i].revents & POLLOUT)
 				ev |= NETSEND_OUT;
-			if (ev != 0)
+			if (ev != 0) {
+				t0 = now_ms();
 				netsend_on_fd(ns, p[i].fd, ev);
+				hl_timed(t0);
+			}
 		}
 		if (hl.deadline >= 0 && now_ms() >= hl.deadline) {
 			hl.deadline = -1;
+			t0 = now_ms();
 			netsend_on_timeout(ns);
+			hl_timed(t0);
 		}
 	}
+}
+
+static void
+hl_run(struct netsend *ns, int64_t limit_ms)
+{
+	hl_run_until(ns, limit_ms, NULL);
 }
 
 static struct netsend *
@@ -996,6 +1023,133 @@ test_smtp_refuses_bad_addresses(void **state)
 	netsend_free(ns);
 }
 
+/* How many DATA commands the SMTP server has left unanswered so far. */
+static int
+smtp_stalls(void)
+{
+	char path[512];
+	char *log = slurp(tmp_path("smtp.log", path, sizeof(path)), NULL);
+	const char *p = log;
+	int n = 0;
+
+	while (p != NULL && (p = strstr(p, "\"answer\": \"stall\"")) != NULL) {
+		n++;
+		p++;
+	}
+	free(log);
+	return n;
+}
+
+/* Waits (without driving netsend: the mail thread does) until the server
+ * holds one more DATA than `before`. */
+static void
+wait_stall(int before)
+{
+	int64_t end = now_ms() + 10000;
+
+	while (smtp_stalls() <= before && now_ms() < end)
+		poll(NULL, 0, 50);
+	assert_int_equal(smtp_stalls(), before + 1);
+}
+
+/* libcurl waits for the reply to the end of DATA with a blocking call
+ * (curl/curl#8555).  That wait must happen on the mail thread: while the
+ * server stalls, a webhook is answered at once, no call into netsend holds
+ * the host loop, and the email still ends as a timeout retry. */
+static void
+test_smtp_stall_leaves_host_loop_free(void **state)
+{
+	struct cfg_channel mail, hook;
+	struct netsend *ns;
+	int64_t t0, hook_ms;
+	int before;
+
+	(void)state;
+	webhook_channel(&hook, "hook", start_receiver("stall-hook.log", NULL,
+						      NULL, NULL, NULL));
+	smtp_channel(&mail, "mail", start_smtp("md4", "stall", 0, NULL, NULL),
+		     NULL, NULL);
+	mail.smtp.tls = CFG_SMTP_STARTTLS_NEVER;
+	mail.timeout = 3;
+	ns = new_engine(1);
+	before = smtp_stalls();
+	t0 = now_ms();
+	send_smtp(ns, &mail, 0);
+	wait_stall(before);
+
+	send_http(ns, &hook, "k", "{}", 1);
+	hl_run_until(ns, 2000, &results[1].set);
+	hook_ms = now_ms() - t0;
+	assert_true(results[1].set);
+	assert_int_equal(results[1].result, NETSEND_OK);
+	/* The email is still waiting for its reply. */
+	assert_false(results[0].set);
+	assert_int_equal(netsend_pending(ns), 1);
+
+	hl_run(ns, 10000);
+	assert_int_equal(netsend_pending(ns), 0);
+	assert_int_equal(results[0].result, NETSEND_RETRY);
+	assert_non_null(strstr(results[0].detail, "timeout after 3s"));
+	/* It did wait for the timeout: the webhook came well before. */
+	assert_true(now_ms() - t0 >= 2500);
+	assert_true(hook_ms < now_ms() - t0 - 1000);
+	/* The host loop was never held: the old blocking wait would show
+	 * here as a call of about 3 s. */
+	assert_true(hl.max_call_ms < 500);
+	/* The stalled connection is not used again: the next email goes
+	 * through at once. */
+	t0 = now_ms();
+	send_smtp(ns, &mail, 2);
+	hl_run(ns, 10000);
+	assert_int_equal(results[2].result, NETSEND_OK);
+	assert_true(now_ms() - t0 < 2000);
+	free(stored_message("md4", NULL));
+	t0 = now_ms();
+	netsend_free(ns);
+	/* Nor does closing what is cached wait for the stalled server. */
+	assert_true(now_ms() - t0 < 1500);
+}
+
+/* Stopping while the server stalls after DATA: netsend_free returns
+ * within about a second (not after the 30 s timeout), without a
+ * callback; and a missing password is answered like any early failure. */
+static void
+test_smtp_free_while_stalled(void **state)
+{
+	struct cfg_channel mail, nopw;
+	struct netsend *ns;
+	char path[512];
+	int64_t t0;
+	int before;
+
+	(void)state;
+	smtp_channel(&mail, "mail", start_smtp("md5", "stall", 0, NULL, NULL),
+		     NULL, NULL);
+	mail.smtp.tls = CFG_SMTP_STARTTLS_NEVER;
+	mail.timeout = 30;
+	smtp_channel(&nopw, "nopw", free_port(), NULL,
+		     (char *)tmp_path("no-such-pw", path, sizeof(path)));
+	ns = new_engine(1);
+	send_smtp(ns, &nopw, 1);
+	/* Answered later from the loop, never inside the submit call. */
+	assert_false(results[1].set);
+	assert_true(hl.deadline >= 0);
+	hl_run(ns, 2000);
+	assert_int_equal(results[1].result, NETSEND_PERMANENT);
+	assert_non_null(strstr(results[1].detail, "password_file"));
+
+	before = smtp_stalls();
+	send_smtp(ns, &mail, 0);
+	wait_stall(before);
+	/* Without a host loop too: netsend_run gives up at its limit. */
+	assert_int_equal(netsend_run(ns, 300), -1);
+	assert_int_equal(netsend_pending(ns), 1);
+	t0 = now_ms();
+	netsend_free(ns);
+	assert_true(now_ms() - t0 < 3000);
+	assert_false(results[0].set);
+}
+
 /* ------------------------------------------------------------------ */
 
 static int
@@ -1023,6 +1177,8 @@ main(void)
 		cmocka_unit_test_teardown(test_smtp_scripted_replies, teardown_peers),
 		cmocka_unit_test_teardown(test_smtp_requires_starttls, teardown_peers),
 		cmocka_unit_test_teardown(test_smtp_refuses_bad_addresses, teardown_peers),
+		cmocka_unit_test_teardown(test_smtp_stall_leaves_host_loop_free, teardown_peers),
+		cmocka_unit_test_teardown(test_smtp_free_while_stalled, teardown_peers),
 	};
 	int rc;
 
