@@ -8,7 +8,7 @@ tzdata"
 PROMISED_TEST_DEPS="libcmocka-dev sqlite3 python3 python3-aiosmtpd python3-icalendar
 openssl strace libclang-rt-14-dev prometheus
 systemd procps chromium nodejs curl radicale faketime
-clang nginx-light"
+clang clang-tidy nginx-light"
 
 deps_missing() {
 	local pkg missing=""

@@ -60,7 +60,7 @@ int deliver_saturated(const struct deliver *d);
  * the next wake may have moved). */
 int deliver_take_answered(struct deliver *d);
 /* The loop's readiness reports for netsend's sockets and timer. */
-void deliver_on_fd(struct deliver *d, int fd, int events);
+void deliver_on_fd(struct deliver *d, int fd, unsigned events);
 void deliver_on_timeout(struct deliver *d);
 
 #endif
