@@ -229,7 +229,7 @@ action_token_new(const struct action_opts *o, int64_t promise_id,
 		return -1;
 	}
 	memset(&row, 0, sizeof(row));
-	snprintf(row.id, sizeof(row.id), "%016" PRIx64, tid);
+	(void)snprintf(row.id, sizeof(row.id), "%016" PRIx64, tid);
 	n = snprintf(payload, sizeof(payload), TOKEN_VERSION "|%s|%s|%" PRId64
 		     "|%s|%s|%" PRId64, o->keys[0].kid, row.id, promise_id,
 		     kind_names[action], recipient, expires_at);
@@ -784,17 +784,17 @@ act(const struct action_opts *o, enum action_kind k, const struct promise *p,
 	case ACTION_DONE:
 		rc = store_close_promise(o->store, p->id, OUTCOME_KEPT, actor,
 					 NULL, now, err, errlen);
-		snprintf(result, rlen, "done");
+		(void)snprintf(result, rlen, "done");
 		break;
 	case ACTION_ACK:
 		rc = store_ack(o->store, p->id, actor, now, err, errlen);
-		snprintf(result, rlen, "ack");
+		(void)snprintf(result, rlen, "ack");
 		break;
 	case ACTION_SNOOZE:
 		until = snooze_until(o, p, now, dur);
 		rc = store_snooze(o->store, p->id, until, actor, now, err,
 				  errlen);
-		snprintf(result, rlen, "snooze:%" PRId64, until);
+		(void)snprintf(result, rlen, "snooze:%" PRId64, until);
 		break;
 	case ACTION_HANDOVER:
 		s = staff_of(o, to);
@@ -804,7 +804,7 @@ act(const struct action_opts *o, enum action_kind k, const struct promise *p,
 		}
 		rc = store_reassign(o->store, p->id, s->id, s->team, actor,
 				    now, err, errlen);
-		snprintf(result, rlen, "handover:%s", s->id);
+		(void)snprintf(result, rlen, "handover:%s", s->id);
 		break;
 	case ACTION_UNREACHABLE:
 		/* Recorded as an attempt; the schedule stays as it is, so
@@ -814,11 +814,12 @@ act(const struct action_opts *o, enum action_kind k, const struct promise *p,
 			break;
 		}
 		n = count_unreachable(o->store, p->id) + 1;
-		snprintf(note, sizeof(note), "customer unreachable (attempt "
-			 "%d)", n);
+		(void)snprintf(note, sizeof(note),
+			       "customer unreachable (attempt "
+			       "%d)", n);
 		rc = store_note(o->store, p->id, actor, note, now, err,
 				errlen);
-		snprintf(result, rlen, "unreachable:%d", n);
+		(void)snprintf(result, rlen, "unreachable:%d", n);
 		break;
 	default:
 		break;
@@ -838,7 +839,7 @@ refuse(const struct action_opts *o, enum action_token_rc trc,
 	char actor[80], err[256];
 
 	if (trc != ACTION_TOKEN_MALFORMED && o->store != NULL) {
-		snprintf(actor, sizeof(actor), "link:%s", t->recipient);
+		(void)snprintf(actor, sizeof(actor), "link:%s", t->recipient);
 		store_note(o->store, t->promise_id, actor,
 			   trc == ACTION_TOKEN_EXPIRED ?
 			   "refused action link: expired" :
@@ -864,7 +865,7 @@ page_post(const struct action_opts *o, const struct lang *l,
 	int rc;
 
 	memset(&row, 0, sizeof(row));
-	snprintf(actor, sizeof(actor), "link:%s", t->recipient);
+	(void)snprintf(actor, sizeof(actor), "link:%s", t->recipient);
 	rc = act(o, t->action, p, to, 0, actor, now, row.result,
 		 sizeof(row.result), err, sizeof(err));
 	if (rc == STORE_INVALID && t->action == ACTION_HANDOVER) {
@@ -1050,7 +1051,8 @@ action_sms_parse(const char *text, struct action_sms_cmd *out)
 		*s = (char)tolower((unsigned char)*s);
 	if (n == 3 && (kw->action != ACTION_SNOOZE ||
 		       util_parse_duration(w[2], &out->duration) != 0 ||
-		       out->duration <= 0 || out->duration > 30 * 86400))
+		       out->duration <= 0 ||
+		       out->duration > INT64_C(30) * 86400))
 		return;
 	out->verb = ACTION_SMS_COMMAND;
 	out->action = kw->action;
@@ -1070,12 +1072,12 @@ struct param_ix {
 };
 
 static int
-param_cmp(const void *x, const void *y)
+param_cmp(const void *a, const void *b)
 {
-	const struct param_ix *a = x, *b = y;
-	int c = strcmp(a->name, b->name);
+	const struct param_ix *pa = a, *pb = b;
+	int c = strcmp(pa->name, pb->name);
 
-	return c != 0 ? c : strcmp(a->value, b->value);
+	return c != 0 ? c : strcmp(pa->value, pb->value);
 }
 
 int
@@ -1227,6 +1229,7 @@ static int
 sms_signed(const struct action_opts *o, const struct action_sms_in *in)
 {
 	char url[512];
+	int fits;
 
 	if (o->sms_provider == ACTION_SMS_STANDARD)
 		return action_sms_standard_valid(o->sms_secret,
@@ -1234,13 +1237,19 @@ sms_signed(const struct action_opts *o, const struct action_sms_in *in)
 						 in->webhook_timestamp,
 						 in->webhook_signature,
 						 in->body, in->len, now_of(o));
-	if (in->url != NULL)
-		util_strlcpy(url, in->url, sizeof(url));
-	else if (o->sms_url != NULL)
-		util_strlcpy(url, o->sms_url, sizeof(url));
-	else
-		snprintf(url, sizeof(url), "%s/hooks/sms",
-			 o->public_url != NULL ? o->public_url : "");
+	if (in->url != NULL) {
+		fits = util_strlcpy(url, in->url, sizeof(url)) == 0;
+	} else if (o->sms_url != NULL) {
+		fits = util_strlcpy(url, o->sms_url, sizeof(url)) == 0;
+	} else {
+		int n = snprintf(url, sizeof(url), "%s/hooks/sms",
+				 o->public_url != NULL ? o->public_url : "");
+
+		fits = n >= 0 && (size_t)n < sizeof(url);
+	}
+	/* A cut URL is not the one the provider signed. */
+	if (!fits)
+		return 0;
 	return action_sms_twilio_valid(o->sms_secret, url, in->names,
 				       in->values, in->nparams,
 				       in->twilio_signature);
@@ -1276,7 +1285,7 @@ sms_command(const struct action_opts *o, const struct cfg_staff *who,
 	int rc;
 
 	memset(&p, 0, sizeof(p));
-	snprintf(code, sizeof(code), "%d", cmd->code);
+	(void)snprintf(code, sizeof(code), "%d", cmd->code);
 	rc = store_notification_by_code(o->store, who->id, cmd->code,
 					now - ACTION_CODE_WINDOW, &n, err,
 					sizeof(err));
@@ -1286,7 +1295,7 @@ sms_command(const struct action_opts *o, const struct cfg_staff *who,
 		buf_subst(text, l->sms_code, code, 0);
 		goto out;
 	}
-	snprintf(actor, sizeof(actor), "sms:%s", who->id);
+	(void)snprintf(actor, sizeof(actor), "sms:%s", who->id);
 	rc = act(o, cmd->action, &p, NULL, cmd->duration, actor, now, result,
 		 sizeof(result), err, sizeof(err));
 	sbuf_printf(text, "%s: ", code);

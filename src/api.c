@@ -379,7 +379,7 @@ reply_error(struct http_response *resp, int status, const char *field,
 	json_t *j;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	j = json_object();
 	json_object_set_new(j, "error", json_string(msg));
@@ -436,11 +436,11 @@ set_local(const struct api *a, json_t *o, const struct promise *p)
 		util_format_utc(p->due_at, buf, sizeof(buf));
 	} else {
 		off = l.utcoff < 0 ? -l.utcoff : l.utcoff;
-		snprintf(buf, sizeof(buf),
-			 "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", l.year,
-			 l.month, l.day, l.hour, l.min, l.sec,
-			 l.utcoff < 0 ? '-' : '+', off / 3600,
-			 (off % 3600) / 60);
+		(void)snprintf(buf, sizeof(buf),
+			       "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d",
+			       l.year, l.month, l.day, l.hour, l.min, l.sec,
+			       l.utcoff < 0 ? '-' : '+', off / 3600,
+			       (off % 3600) / 60);
 	}
 	json_object_set_new(o, "due_local", json_string(buf));
 }
@@ -904,10 +904,10 @@ store_new(struct api *a, struct promise *p, int64_t now,
 	}
 	/* Answer with what was stored: the generated ref, the times and
 	 * the next step are the store's. */
-	snprintf(loc, sizeof(loc), "%" PRId64, p->id);
+	(void)snprintf(loc, sizeof(loc), "%" PRId64, p->id);
 	if (find_promise(a, loc, &stored, resp) == 0) {
 		reply_json(resp, 201, promise_json(a, &stored));
-		snprintf(loc, sizeof(loc), API_PREFIX "/%" PRId64, p->id);
+		(void)snprintf(loc, sizeof(loc), API_PREFIX "/%" PRId64, p->id);
 		http_resp_header(resp, "Location", loc);
 	}
 	promise_clear(&stored);

@@ -35,7 +35,7 @@ backoff_delay(const struct cfg_retry *r, int attempts, int64_t retry_after,
 }
 
 int
-backoff_next(const struct cfg_retry *r, int attempts, int64_t created_at,
+backoff_next(const struct cfg_retry *r, int64_t created_at, int attempts,
 	     int64_t retry_after, double u, int64_t now, int64_t *next_try_at)
 {
 	int64_t deadline = created_at + r->max_age;

@@ -26,8 +26,8 @@
 #include "promised/xmalloc.h"
 
 #define BOARD_COOKIE "promised_board"
-#define BOARD_SOON (2 * 3600)
-#define BOARD_RATE_PERIOD (30 * 86400)
+#define BOARD_SOON (INT64_C(2) * 3600)
+#define BOARD_RATE_PERIOD (INT64_C(30) * 86400)
 #define BOARD_LIST_LIMIT 5000
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -75,10 +75,10 @@ cookie_new(const char *token)
 
 	HMAC(EVP_sha256(), token, (int)strlen(token),
 	     (const unsigned char *)label, sizeof(label) - 1, mac, &maclen);
-	hex = xmalloc(maclen * 2 + 1);
+	hex = xmalloc((size_t)maclen * 2 + 1);
 	for (i = 0; i < maclen; i++)
-		snprintf(hex + i * 2, 3, "%02x", mac[i]);
-	hex[maclen * 2] = '\0';
+		(void)snprintf(hex + (size_t)i * 2, 3, "%02x", mac[i]);
+	hex[(size_t)maclen * 2] = '\0';
 	return hex;
 }
 
@@ -374,7 +374,7 @@ relative(int64_t t, int64_t now, char *buf, size_t buflen)
 		return;
 	}
 	util_format_duration(d, dur, sizeof(dur));
-	snprintf(buf, buflen, t >= now ? "in %s" : "%s ago", dur);
+	(void)snprintf(buf, buflen, t >= now ? "in %s" : "%s ago", dur);
 }
 
 /* "17:00" today, else "2026-11-30 17:00", in tz. */
@@ -385,7 +385,7 @@ due_local(const char *tz, int64_t t, int64_t now, char *buf, size_t buflen)
 
 	if (cal_to_local(tz, t, &a) == 0 && cal_to_local(tz, now, &b) == 0 &&
 	    a.days == b.days) {
-		snprintf(buf, buflen, "today %02d:%02d", a.hour, a.min);
+		(void)snprintf(buf, buflen, "today %02d:%02d", a.hour, a.min);
 		return;
 	}
 	cal_format_local(tz, t, 0, buf, buflen);
@@ -452,8 +452,9 @@ card(const struct board *b, struct sbuf *sb, const struct promise *p,
 	relative(p->due_at, now, rel, sizeof(rel));
 	/* Another site's local time says which clock it is. */
 	if (strcmp(tz, zone_of_site(b->cfg, NULL)) != 0)
-		snprintf(due + strlen(due), sizeof(due) - strlen(due), " %s",
-			 site_of(b->cfg, p));
+		/* Display only: a site name cut short still reads. */
+		(void)snprintf(due + strlen(due), sizeof(due) - strlen(due),
+			       " %s", site_of(b->cfg, p));
 	sbuf_printf(sb, "<li class=\"card\"><a href=\"/promise/%" PRId64 "\">",
 		    p->id);
 	sbuf_html(sb, p->title);
@@ -653,11 +654,14 @@ promise_facts(const struct board *b, struct sbuf *sb, const struct promise *p,
 
 	cal_format_local(tz, p->due_at, 1, due, sizeof(due));
 	relative(p->due_at, now, rel, sizeof(rel));
-	snprintf(due + strlen(due), sizeof(due) - strlen(due), " (%s)", rel);
-	snprintf(state, sizeof(state), "%s%s%s", promise_state_name(p->state),
-		 p->outcome != OUTCOME_NONE ? ", " : "",
-		 p->outcome != OUTCOME_NONE ? promise_outcome_name(p->outcome)
-		 : "");
+	/* Display only, like the state below. */
+	(void)snprintf(due + strlen(due), sizeof(due) - strlen(due), " (%s)",
+		       rel);
+	(void)snprintf(state, sizeof(state), "%s%s%s",
+		       promise_state_name(p->state),
+		       p->outcome != OUTCOME_NONE ? ", " : "",
+		       p->outcome != OUTCOME_NONE ?
+		       promise_outcome_name(p->outcome) : "");
 	sbuf_puts(sb, "<dl>");
 	dl_item(sb, "Due", due);
 	dl_item(sb, "State", state);

@@ -37,7 +37,7 @@ zone_or_utc(const char *tz)
 static const char *
 zone_dir(void)
 {
-	const char *d = getenv("TZDIR");
+	const char *d = util_getenv("TZDIR");
 
 	return (d != NULL && *d != '\0') ? d : "/usr/share/zoneinfo";
 }
@@ -88,7 +88,7 @@ cal_tz_valid(const char *tz)
 	if (fread(magic, 1, sizeof(magic), f) == sizeof(magic) &&
 	    memcmp(magic, "TZif", 4) == 0)
 		ok = 1;
-	fclose(f);
+	(void)fclose(f); /* read only: nothing to lose */
 	if (ok)
 		util_strlcpy(last_ok, tz, sizeof(last_ok));
 	return ok;
@@ -98,7 +98,7 @@ cal_tz_valid(const char *tz)
 static int
 tz_enter(const char *tz, struct tz_saved *sv)
 {
-	const char *cur = getenv("TZ");
+	const char *cur = util_getenv("TZ");
 
 	sv->old = NULL;
 	sv->had = cur != NULL;
@@ -111,7 +111,9 @@ tz_enter(const char *tz, struct tz_saved *sv)
 		return 0;
 	}
 	sv->old = xstrdup(cur);
-	if (setenv("TZ", tz, 1) != 0) {
+	/* setenv is MT-unsafe: see util_getenv in util.c for why this one
+	 * writer of the environment is safe here. */
+	if (setenv("TZ", tz, 1) != 0) { // NOLINT(concurrency-mt-unsafe): main thread only
 		free(sv->old);
 		sv->old = NULL;
 		return -1;
@@ -126,10 +128,11 @@ tz_leave(struct tz_saved *sv)
 {
 	if (!sv->switched)
 		return;
+	/* Restoring cannot fail where entering worked (TZ exists now). */
 	if (sv->had)
-		setenv("TZ", sv->old, 1);
+		(void)setenv("TZ", sv->old, 1); // NOLINT(concurrency-mt-unsafe): main thread only
 	else
-		unsetenv("TZ");
+		(void)unsetenv("TZ"); // NOLINT(concurrency-mt-unsafe): main thread only
 	tzset();
 	free(sv->old);
 	sv->old = NULL;
@@ -140,7 +143,8 @@ tz_leave(struct tz_saved *sv)
 static int64_t
 wall_seconds(int y, int mo, int d, int h, int mi, int s)
 {
-	return util_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+	return util_days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 +
+	       (int64_t)mi * 60 + s;
 }
 
 /* localtime_r in the current zone; fills out; 0 or -1. */
@@ -416,15 +420,16 @@ cal_format_local(const char *tz, int64_t t, int with_offset, char *buf,
 		return;
 	}
 	if (!with_offset) {
-		snprintf(buf, buflen, "%04d-%02d-%02d %02d:%02d", l.year, l.month,
-			 l.day, l.hour, l.min);
+		(void)snprintf(buf, buflen, "%04d-%02d-%02d %02d:%02d", l.year,
+			       l.month,
+			       l.day, l.hour, l.min);
 		return;
 	}
 	off = l.utcoff;
 	a = off < 0 ? -off : off;
-	snprintf(buf, buflen, "%04d-%02d-%02d %02d:%02d %c%02d:%02d", l.year,
-		 l.month, l.day, l.hour, l.min, off < 0 ? '-' : '+', a / 3600,
-		 a % 3600 / 60);
+	(void)snprintf(buf, buflen, "%04d-%02d-%02d %02d:%02d %c%02d:%02d",
+		       l.year, l.month, l.day, l.hour, l.min,
+		       off < 0 ? '-' : '+', a / 3600, a % 3600 / 60);
 }
 
 void

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +125,7 @@ cerror(struct ctx *c, const yaml_mark_t *m, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	cerror_at(c, (int)m->line + 1, (int)m->column + 1, msg);
 }
@@ -640,7 +641,7 @@ file_line(const char *path, int line, char *buf, size_t buflen)
 			cur++;
 	if (fgets(buf, (int)buflen, fp) == NULL)
 		buf[0] = '\0';
-	fclose(fp);
+	(void)fclose(fp); /* read only: nothing to lose */
 }
 
 /* The indentation of line `line`: given the first line of a literal
@@ -657,23 +658,28 @@ file_line_indent(const char *path, int line)
 	return indent;
 }
 
+/* A place in a file, 1-based; a struct so line and column stay apart. */
+struct pos {
+	int line, col;
+};
+
 /* The file column (1-based) of character `want` (1-based) of the value of
- * a one-line quoted scalar whose quote is at column q: escapes (\" \n
+ * a one-line quoted scalar whose quote is at quote: escapes (\" \n
  * \xHH \uHHHH, '') are one character of the value but several of the
  * file. */
 static int
-quoted_column(const char *path, int line, int q, int dbl, int want)
+quoted_column(const char *path, struct pos quote, bool dbl, int want)
 {
 	char buf[4096];
 	size_t i = 0;
 	int col = 1, got = 1;
 
-	file_line(path, line, buf, sizeof(buf));
-	for (; buf[i] != '\0' && col < q; i++)     /* to the quote */
+	file_line(path, quote.line, buf, sizeof(buf));
+	for (; buf[i] != '\0' && col < quote.col; i++)     /* to the quote */
 		if (((unsigned char)buf[i] & 0xC0) != 0x80)
 			col++;
 	if (buf[i] == '\0')
-		return q + want;
+		return quote.col + want;
 	i++;
 	col++;
 	while (got < want && buf[i] != '\0' && buf[i] != '\n') {
@@ -695,6 +701,41 @@ quoted_column(const char *path, int line, int q, int dbl, int want)
 	return col;
 }
 
+/* One number of a template error's position, ended by ':'; 0 or -1. */
+static int
+body_number(const char *s, const char **next, int *out)
+{
+	char *end;
+	long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != ':' || v > INT_MAX)
+		return -1;
+	*out = (int)v;
+	*next = end + 1;
+	return 0;
+}
+
+/* "body:LINE:COLUMN: message", as template errors start: the position,
+ * and in *used where the message begins; 0, or -1 for another shape. */
+static int
+body_position(const char *e, struct pos *at, int *used)
+{
+	const char *p;
+
+	if (strncmp(e, "body:", 5) != 0 ||
+	    body_number(e + 5, &p, &at->line) != 0 ||
+	    body_number(p, &p, &at->col) != 0)
+		return -1;
+	while (isspace((unsigned char)*p))
+		p++;
+	*used = (int)(p - e);
+	return 0;
+}
+
 /* Reports one template error "body:L:C: msg" of the body scalar v at its
  * place in the config file: exact for one-line and literal (|) bodies,
  * else at the start of the value with the body's own line and column. */
@@ -703,34 +744,39 @@ body_error(struct ctx *c, yaml_node_t *v, const char *what, const char *e)
 {
 	const yaml_mark_t *m = &v->start_mark;
 	yaml_scalar_style_t style = v->data.scalar.style;
-	int l = 0, col = 0, used = 0, line, column, exact = 1;
+	struct pos at = { 0, 0 };
+	int used = 0, line, column, exact = 1;
 	char msg[1024];
 
-	if (sscanf(e, "body:%d:%d: %n", &l, &col, &used) < 2 || used == 0) {
+	if (body_position(e, &at, &used) != 0) {
 		cerror(c, m, "%s: body: %s", what, e);
 		return;
 	}
 	line = (int)m->line + 1;
 	column = (int)m->column + 1;
 	if (style == YAML_LITERAL_SCALAR_STYLE) {
-		column = file_line_indent(c->file, line + 1) + col;
-		line += l;
+		column = file_line_indent(c->file, line + 1) + at.col;
+		line += at.line;
 	} else if ((style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-		    style == YAML_DOUBLE_QUOTED_SCALAR_STYLE) && l == 1 &&
-		   v->end_mark.line == m->line) {
-		column = quoted_column(c->file, line, column,
+		    style == YAML_DOUBLE_QUOTED_SCALAR_STYLE) &&
+		   at.line == 1 && v->end_mark.line == m->line) {
+		struct pos quote = { line, column };
+
+		column = quoted_column(c->file, quote,
 				       style == YAML_DOUBLE_QUOTED_SCALAR_STYLE,
-				       col);
-	} else if (style == YAML_PLAIN_SCALAR_STYLE && l == 1) {
-		column += col - 1;
+				       at.col);
+	} else if (style == YAML_PLAIN_SCALAR_STYLE && at.line == 1) {
+		column += at.col - 1;
 	} else {
 		exact = 0;
 	}
 	if (exact)
-		snprintf(msg, sizeof(msg), "%s: body: %s", what, e + used);
+		(void)snprintf(msg, sizeof(msg), "%s: body: %s", what,
+			       e + used);
 	else
-		snprintf(msg, sizeof(msg), "%s: body line %d, column %d: %s",
-			 what, l, col, e + used);
+		(void)snprintf(msg, sizeof(msg),
+			       "%s: body line %d, column %d: %s",
+			       what, at.line, at.col, e + used);
 	cerror_at(c, line, column, msg);
 }
 
@@ -1776,7 +1822,7 @@ parse_size(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
 	if (strcmp(s + n, "KiB") == 0)
 		mul = 1024;
 	else if (strcmp(s + n, "MiB") == 0)
-		mul = 1024 * 1024;
+		mul = INT64_C(1024) * 1024;
 	else if (s[n] != '\0')
 		n = 0;
 	if (n > 0 && n < sizeof(num)) {
@@ -1784,8 +1830,8 @@ parse_size(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
 		num[n] = '\0';
 	}
 	if (n == 0 || n >= sizeof(num) ||
-	    util_parse_int64(num, 1, 64 * 1024, &val) != 0 ||
-	    val * mul < 1024 || val * mul > 64 * 1024 * 1024) {
+	    util_parse_int64(num, 1, INT64_C(64) * 1024, &val) != 0 ||
+	    val * mul < 1024 || val * mul > INT64_C(64) * 1024 * 1024) {
 		cerror(c, &v->start_mark, "%s '%s' is out of range (1KiB to 64MiB; "
 		       "bytes, or a number with KiB or MiB)", f->key, s);
 		return;
@@ -2050,8 +2096,8 @@ retry_check_pair(struct ctx *c, const struct retry_src *r, int key,
 		return;
 	util_format_duration(val, a, sizeof(a));
 	util_format_duration(base, b, sizeof(b));
-	snprintf(msg, sizeof(msg), "retry %s %s is less than base %s", name, a,
-		 b);
+	(void)snprintf(msg, sizeof(msg), "retry %s %s is less than base %s",
+		       name, a, b);
 	cerror_at(c, r->line[at], r->col[at], msg);
 }
 
@@ -2181,7 +2227,7 @@ channel_init(void *obj, int which)
 	} else {
 		ch->concurrency = 4;
 		ch->webhook.method = CFG_HTTP_POST;
-		ch->webhook.max_response = 64 * 1024;
+		ch->webhook.max_response = INT64_C(64) * 1024;
 	}
 }
 
@@ -2222,7 +2268,7 @@ parse_channel(struct ctx *c, yaml_node_t *cv, struct cfg_channel *ch)
 	char what[160];
 	int which;
 
-	snprintf(what, sizeof(what), "channel '%s'", ch->name);
+	(void)snprintf(what, sizeof(what), "channel '%s'", ch->name);
 	which = walk_typed(c, cv, &channel_map, ch, what);
 	if (which == CFG_CHANNEL_SMTP)
 		finish_smtp(c, cv, ch, what);
@@ -2263,7 +2309,7 @@ feed_init(struct cfg_feed *fd, int holidays)
 {
 	fd->every = holidays ? CFG_HOLIDAYS_DEFAULT_EVERY : CFG_FEED_DEFAULT_EVERY;
 	fd->components = CFG_FEED_VTODO | CFG_FEED_VEVENT;
-	fd->horizon = 14 * 86400;
+	fd->horizon = INT64_C(14) * 86400;
 	fd->max_instances = 500;
 	fd->max_cancel_share = 0.5;
 	fd->max_bytes = CFG_FEED_DEFAULT_MAX_BYTES;
@@ -2525,7 +2571,7 @@ parse_feeds(struct ctx *c, yaml_node_t *v, void *dst, const struct field *f)
 		cfg->nfeeds++;
 		fd->name = xstrdup(name);
 		feed_init(fd, 0);
-		snprintf(what, sizeof(what), "feed '%s'", name);
+		(void)snprintf(what, sizeof(what), "feed '%s'", name);
 		walk_map(c, map_val(c, v, i), feed_fields,
 			 sizeof(feed_fields) / sizeof(*feed_fields), fd, what);
 	}
@@ -2551,7 +2597,7 @@ holiday_feed_of(struct ctx *c, const struct cal_site *s)
 	fd->name = xstrdup(s->id);
 	fd->site = xstrdup(s->id);
 	fd->components = CFG_FEED_VEVENT;
-	fd->horizon = 400 * 86400;
+	fd->horizon = INT64_C(400) * 86400;
 	fd->max_instances = 2000;
 	return fd;
 }
@@ -2592,9 +2638,10 @@ check_holiday_feeds(struct ctx *c)
 		if (cfg->holiday_feeds[i].url == NULL) {
 			char msg[200];
 
-			snprintf(msg, sizeof(msg), "site '%s': holidays_every "
-				 "needs holidays_url or holidays_file",
-				 cfg->holiday_feeds[i].site);
+			(void)snprintf(msg, sizeof(msg),
+				       "site '%s': holidays_every "
+				       "needs holidays_url or holidays_file",
+				       cfg->holiday_feeds[i].site);
 			cerror_raw(c, msg);
 		}
 }
@@ -2955,9 +3002,10 @@ check_digest(struct ctx *c)
 	ch = config_channel(c->cfg, c->cfg->digest.channel);
 	if (ch == NULL || ch->type != CFG_CHANNEL_WEBHOOK)
 		return;
-	snprintf(msg, sizeof(msg), "%s: digest.channel: '%s' is a webhook; "
-		 "the digest needs an email channel (smtp, maildir or log)",
-		 c->file, ch->name);
+	(void)snprintf(msg, sizeof(msg),
+		       "%s: digest.channel: '%s' is a webhook; the digest "
+		       "needs an email channel (smtp, maildir or log)",
+		       c->file, ch->name);
 	cerror_raw(c, msg);
 }
 
@@ -3033,8 +3081,9 @@ check_ref(struct ctx *c, const struct ref *r)
 	int bestd = 3;
 
 	if (r->self != NULL && strcmp(r->self, r->name) == 0) {
-		snprintf(msg, sizeof(msg), "staff '%s' cannot be their own manager",
-			 r->name);
+		(void)snprintf(msg, sizeof(msg),
+			       "staff '%s' cannot be their own manager",
+			       r->name);
 		cerror_at(c, r->line, r->col, msg);
 		return;
 	}
@@ -3053,13 +3102,15 @@ check_ref(struct ctx *c, const struct ref *r)
 		}
 	}
 	if (best != NULL)
-		snprintf(hint, sizeof(hint), "; did you mean '%s'?", best);
+		(void)snprintf(hint, sizeof(hint), "; did you mean '%s'?",
+			       best);
 	if (r->kind == REF_STAFF)
-		snprintf(msg, sizeof(msg), "%s '%s' is not on staff%s", r->label,
-			 r->name, hint);
+		(void)snprintf(msg, sizeof(msg), "%s '%s' is not on staff%s",
+			       r->label, r->name, hint);
 	else
-		snprintf(msg, sizeof(msg), "unknown %s '%s'%s", kinds[r->kind],
-			 r->name, hint);
+		(void)snprintf(msg, sizeof(msg), "unknown %s '%s'%s",
+			       kinds[r->kind],
+			       r->name, hint);
 	cerror_at(c, r->line, r->col, msg);
 }
 
@@ -3150,36 +3201,36 @@ file_dir(const char *path)
 
 /* Line and column of byte offset off of fp (a reader error only knows
  * its offset). */
-static void
-offset_position(FILE *fp, size_t off, int *line, int *col)
+static struct pos
+offset_position(FILE *fp, size_t off)
 {
+	struct pos at = { 1, 1 };
 	size_t i;
 	int ch;
 
-	*line = 1;
-	*col = 1;
 	rewind(fp);
 	for (i = 0; i < off && (ch = getc(fp)) != EOF; i++) {
 		if (ch == '\n') {
-			(*line)++;
-			*col = 1;
+			at.line++;
+			at.col = 1;
 		} else if ((ch & 0xC0) != 0x80) {
-			(*col)++;
+			at.col++;
 		}
 	}
+	return at;
 }
 
 static void
 syntax_error(struct ctx *c, const yaml_parser_t *p, FILE *fp)
 {
 	char msg[512];
-	int line, col;
 
 	if (p->error == YAML_READER_ERROR) {
-		offset_position(fp, p->problem_offset, &line, &col);
-		snprintf(msg, sizeof(msg), "cannot read the file: %s",
-			 p->problem ? p->problem : "read error");
-		cerror_at(c, line, col, msg);
+		struct pos at = offset_position(fp, p->problem_offset);
+
+		(void)snprintf(msg, sizeof(msg), "cannot read the file: %s",
+			       p->problem ? p->problem : "read error");
+		cerror_at(c, at.line, at.col, msg);
 		return;
 	}
 	if (p->context != NULL)
@@ -3243,6 +3294,7 @@ ctx_finish(struct ctx *c, struct config_errors *errs)
 struct config *
 config_load(const char *path, struct config_errors *errs)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct ctx c = { .file = path };
 	yaml_document_t doc;
 	int have_doc = 0;
@@ -3250,14 +3302,15 @@ config_load(const char *path, struct config_errors *errs)
 
 	if (fp == NULL) {
 		errs_push(errs, xasprintf("%s: cannot open: %s", path,
-					  strerror(errno)));
+					  util_strerror(errno, ebuf,
+							sizeof(ebuf))));
 		return NULL;
 	}
 	c.cfg = xcalloc(1, sizeof(*c.cfg));
 	c.cfg->path = xstrdup(path);
 	c.dir = file_dir(path);
 	load_doc(&c, fp, &doc, &have_doc);
-	fclose(fp);
+	(void)fclose(fp); /* read only: nothing to lose */
 	if (have_doc)
 		apply_defaults(&c);
 	if (have_doc)

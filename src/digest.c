@@ -174,6 +174,7 @@ struct render {
 	const struct config *cfg;
 	const char *tz;
 	int64_t now;
+	struct digest_period period;
 };
 
 static void
@@ -182,7 +183,7 @@ rate_text(double rate, char *buf, size_t buflen)
 	if (rate < 0)
 		util_strlcpy(buf, "-", buflen);
 	else
-		snprintf(buf, buflen, "%.0f%%", rate * 100.0);
+		(void)snprintf(buf, buflen, "%.0f%%", rate * 100.0);
 }
 
 static void
@@ -326,13 +327,13 @@ out:
 }
 
 static void
-render_head(struct render *r, const char *mgr, int64_t from, int64_t to)
+render_head(struct render *r, const char *mgr)
 {
 	char a[64], b[64];
 
-	cal_format_local(r->tz, from, 0, a, sizeof(a));
+	cal_format_local(r->tz, r->period.from, 0, a, sizeof(a));
 	/* The last day of the period, not the first after it. */
-	cal_format_local(r->tz, to - 1, 0, b, sizeof(b));
+	cal_format_local(r->tz, r->period.to - 1, 0, b, sizeof(b));
 	sbuf_printf(&r->txt, "Hello %s,\n\nPromises made from %.10s to %.10s "
 		    "(%s), as of now.\n", staff_name(r->cfg, mgr), a, b, r->tz);
 	sbuf_puts(&r->html, "<!DOCTYPE html><html><body style=\"font-family:"
@@ -360,9 +361,8 @@ render_tail(struct render *r, const struct digest_opts *o)
 int
 digest_render(struct store *st, const struct config *cfg,
 	      const struct digest_opts *o, const char *site,
-	      const char *manager, int64_t from, int64_t to, int64_t now,
-	      char **subject, char **text, char **html, char *err,
-	      size_t errlen)
+	      const char *manager, struct digest_period period, int64_t now,
+	      struct digest_text *out, char *err, size_t errlen)
 {
 	const struct cal_site *s = config_site(cfg, site);
 	struct render r;
@@ -373,23 +373,24 @@ digest_render(struct store *st, const struct config *cfg,
 	memset(&r, 0, sizeof(r));
 	r.cfg = cfg;
 	r.now = now;
+	r.period = period;
 	r.tz = s != NULL ? s->tz : "UTC";
 	n = manager_teams(cfg, site, manager, idx, DIGEST_MAX_TEAMS);
-	render_head(&r, manager, from, to);
+	render_head(&r, manager);
 	for (i = 0; i < n && rc == STORE_OK; i++)
-		rc = team_section(&r, st, cfg->teams[idx[i]].id, from, to, err,
-				  errlen);
+		rc = team_section(&r, st, cfg->teams[idx[i]].id, period.from,
+				  period.to, err, errlen);
 	render_tail(&r, o);
 	if (rc != STORE_OK) {
 		sbuf_free(&r.txt);
 		sbuf_free(&r.html);
 		return rc;
 	}
-	cal_format_local(r.tz, from, 0, day, sizeof(day));
-	*subject = xasprintf("Promises kept: the week of %.10s (%s)", day,
-			     site);
-	*text = sbuf_take(&r.txt);
-	*html = sbuf_take(&r.html);
+	cal_format_local(r.tz, period.from, 0, day, sizeof(day));
+	out->subject = xasprintf("Promises kept: the week of %.10s (%s)", day,
+				 site);
+	out->text = sbuf_take(&r.txt);
+	out->html = sbuf_take(&r.html);
 	return STORE_OK;
 }
 
@@ -435,15 +436,16 @@ queue_one(struct store *st, const struct config *cfg,
 	  const struct digest_opts *o, const struct job *j, int64_t now,
 	  int *added, char *err, size_t errlen)
 {
-	char *subject = NULL, *text = NULL, *html = NULL, *to = NULL;
-	char *msg = NULL;
+	struct digest_text dt = { 0 };
+	struct digest_period period = { j->from, j->to };
+	char *to = NULL, *msg = NULL;
 	size_t len = 0;
 	struct mime_msg mm;
 	struct notification n;
 	int rc;
 
-	rc = digest_render(st, cfg, o, j->site, j->mgr->id, j->from, j->to,
-			   now, &subject, &text, &html, err, errlen);
+	rc = digest_render(st, cfg, o, j->site, j->mgr->id, period, now, &dt,
+			   err, errlen);
 	if (rc != STORE_OK)
 		goto out;
 	to = to_address(j->mgr);
@@ -453,9 +455,9 @@ queue_one(struct store *st, const struct config *cfg,
 	mm.reply_to = j->ch->type == CFG_CHANNEL_SMTP ? j->ch->smtp.reply_to
 		: NULL;
 	mm.to = to;
-	mm.subject = subject;
-	mm.text = text;
-	mm.html = html;
+	mm.subject = dt.subject;
+	mm.text = dt.text;
+	mm.html = dt.html;
 	mm.idem_key = j->key;
 	mm.date = now;
 	if (mime_build_message(&mm, &msg, &len, err, errlen) != 0) {
@@ -466,7 +468,7 @@ queue_one(struct store *st, const struct config *cfg,
 	n.step = (char *)DIGEST_STEP;
 	n.channel = j->ch->name;
 	n.recipient = j->mgr->id;
-	n.subject = subject;
+	n.subject = dt.subject;
 	n.body = msg;
 	n.idem_key = (char *)j->key;
 	n.scheduled_at = j->at;
@@ -474,9 +476,9 @@ queue_one(struct store *st, const struct config *cfg,
 	n.late = now - j->at > 300;
 	rc = store_outbox_queue_plain(st, &n, now, added, err, errlen);
 out:
-	free(subject);
-	free(text);
-	free(html);
+	free(dt.subject);
+	free(dt.text);
+	free(dt.html);
 	free(to);
 	free(msg);
 	return rc;
@@ -490,7 +492,7 @@ run_site(struct store *st, const struct config *cfg,
 {
 	struct cal_local l;
 	size_t idx[DIGEST_MAX_TEAMS], i;
-	int rc = STORE_OK, found, added;
+	int rc = STORE_OK, found, added, kn;
 
 	if (cal_to_local(config_site(cfg, j->site)->tz, j->from, &l) != 0)
 		return STORE_OK;
@@ -498,8 +500,15 @@ run_site(struct store *st, const struct config *cfg,
 		j->mgr = &cfg->staff[i];
 		if (manager_teams(cfg, j->site, j->mgr->id, idx, 1) == 0)
 			continue;
-		snprintf(j->key, sizeof(j->key), "digest.%s.%s.%04d-%02d-%02d",
-			 j->site, j->mgr->id, l.year, l.month, l.day);
+		kn = snprintf(j->key, sizeof(j->key),
+			      "digest.%s.%s.%04d-%02d-%02d", j->site,
+			      j->mgr->id, l.year, l.month, l.day);
+		/* A cut key could be another manager's: skip, loudly. */
+		if (kn < 0 || (size_t)kn >= sizeof(j->key)) {
+			log_warn("digest: key for %s/%s too long; no digest",
+				 j->site, j->mgr->id);
+			continue;
+		}
 		rc = store_outbox_has_key(st, j->key, &found, err, errlen);
 		if (rc != STORE_OK || found)
 			continue;

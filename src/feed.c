@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <regex.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,9 +158,12 @@ resolve_display(const char *tzid, char *buf, size_t buflen)
 				if (city[j] == ' ')
 					city[j] = '_';
 			for (i = 0; i < NELEM(city_regions); i++) {
-				snprintf(cand, sizeof(cand), "%s%s",
-					 city_regions[i], city);
-				if (try_zone(cand, buf, buflen) == 0)
+				int cn = snprintf(cand, sizeof(cand), "%s%s",
+						  city_regions[i], city);
+
+				/* A cut name could be another zone. */
+				if (cn >= 0 && (size_t)cn < sizeof(cand) &&
+				    try_zone(cand, buf, buflen) == 0)
 					return 0;
 			}
 		}
@@ -436,8 +440,9 @@ note_skip(struct pctx *c, const char *uid, const char *why)
 
 	st->skipped++;
 	if (st->nreasons < FEED_MAX_REASONS)
-		snprintf(st->reasons[st->nreasons++], sizeof(st->reasons[0]),
-			 "%.60s: %s", uid != NULL ? uid : "(no UID)", why);
+		(void)snprintf(st->reasons[st->nreasons++],
+			       sizeof(st->reasons[0]),
+			       "%.60s: %s", uid != NULL ? uid : "(no UID)", why);
 }
 
 static struct zone *
@@ -551,7 +556,8 @@ wall(struct icaltimetype t)
 
 	if (t.is_date)
 		return d * DAY;
-	return d * DAY + t.hour * 3600 + t.minute * 60 + t.second;
+	return d * DAY + (int64_t)t.hour * 3600 + (int64_t)t.minute * 60 +
+	       t.second;
 }
 
 /* A time as a property carries it: the value and its TZID parameter. */
@@ -616,7 +622,7 @@ conv_datetime(struct pctx *c, const struct tspec *s, int64_t *out,
 /* An all-day date as an instant: the site's closing time that day, else
  * 23:59 local (edge 1); the opening, else 00:00 (edge 0). */
 static int
-conv_date(struct pctx *c, int y, int m, int d, int edge, int64_t *out)
+conv_date(struct pctx *c, int y, int m, int d, bool edge, int64_t *out)
 {
 	int64_t days = util_days_from_civil(y, m, d), t = -1;
 
@@ -631,10 +637,11 @@ conv_date(struct pctx *c, int y, int m, int d, int edge, int64_t *out)
 			      edge ? 59 : 0, 0, out, NULL);
 }
 
-/* s shifted by shift wall-clock seconds (and extra_days), as UTC. */
+/* s shifted by shift wall-clock seconds (and extra_days), as UTC; edge
+ * as in conv_date. */
 static int
 conv_point(struct pctx *c, const struct tspec *s, int64_t shift,
-	   int extra_days, int edge, int64_t *out, const char **why)
+	   int extra_days, bool edge, int64_t *out, const char **why)
 {
 	struct tspec x = *s;
 
@@ -665,16 +672,16 @@ conv_key(struct pctx *c, const struct tspec *s, int64_t *key, char *str,
 
 	if (s->t.is_date) {
 		*key = wall(s->t);
-		snprintf(str, len, "%04d%02d%02d", s->t.year, s->t.month,
-			 s->t.day);
+		(void)snprintf(str, len, "%04d%02d%02d", s->t.year, s->t.month,
+			       s->t.day);
 		return 0;
 	}
 	if (conv_datetime(c, s, key, &why) != 0)
 		return -1;
 	util_format_utc(*key, utc, sizeof(utc));
 	/* "2026-12-04T16:00:00Z" -> "20261204T160000Z" */
-	snprintf(str, len, "%.4s%.2s%.2sT%.2s%.2s%.2sZ", utc, utc + 5,
-		 utc + 8, utc + 11, utc + 14, utc + 17);
+	(void)snprintf(str, len, "%.4s%.2s%.2sT%.2s%.2s%.2sZ", utc, utc + 5,
+		       utc + 8, utc + 11, utc + 14, utc + 17);
 	return 0;
 }
 
@@ -945,9 +952,9 @@ dur_due(struct pctx *c, const struct tspec *start,
 			return -1;
 		}
 		return conv_point(c, start, shift, days > 0 ? (int)days - 1 : 0,
-				  1, due, why);
+				  true, due, why);
 	}
-	if (conv_point(c, start, shift, 0, 1, due, why) != 0)
+	if (conv_point(c, start, shift, 0, true, due, why) != 0)
 		return -1;
 	*due += secs;
 	return 0;
@@ -964,10 +971,11 @@ item_times(struct pctx *c, const struct cinfo *ci, int64_t shift,
 	*target = 0;
 	if (ci->todo) {
 		if (ci->due.set) {
-			if (conv_point(c, &ci->due, shift, 0, 1, due, why) != 0)
+			if (conv_point(c, &ci->due, shift, 0, true, due,
+				       why) != 0)
 				return -1;
 			if (ci->start.set && conv_point(c, &ci->start, shift,
-						0, 0, target, why) != 0)
+						0, false, target, why) != 0)
 				*target = 0;
 			return 0;
 		}
@@ -985,11 +993,11 @@ item_times(struct pctx *c, const struct cinfo *ci, int64_t shift,
 		 * before. */
 		extra = ci->end.t.is_date &&
 			wall(ci->end.t) > wall(ci->start.t) ? -1 : 0;
-		return conv_point(c, &ci->end, shift, extra, 1, due, why);
+		return conv_point(c, &ci->end, shift, extra, true, due, why);
 	}
 	if (c->o->use_dtend && ci->has_dur)
 		return dur_due(c, &ci->start, ci->dur, shift, due, why);
-	return conv_point(c, &ci->start, shift, 0, 1, due, why);
+	return conv_point(c, &ci->start, shift, 0, true, due, why);
 }
 
 /* Fills the text fields of it; copies made are listed in own[]. */

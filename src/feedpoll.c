@@ -220,7 +220,7 @@ apply_body(const struct config *cfg, struct store *st,
 	src = store_feed_begin(st, fd->name, fd->max_cancel_share, actor, now,
 			       &rep->res, &a.run, why, sizeof(why));
 	if (src != STORE_OK) {
-		snprintf(rep->error, sizeof(rep->error), "%s", why);
+		(void)snprintf(rep->error, sizeof(rep->error), "%s", why);
 		goto out;
 	}
 	prc = body_fd >= 0 ?
@@ -231,10 +231,11 @@ apply_body(const struct config *cfg, struct store *st,
 	if (a.rc != STORE_OK || prc != 0) {
 		/* A store error stopped the parse: that one is the cause. */
 		if (a.rc != STORE_OK)
-			snprintf(rep->error, sizeof(rep->error), "%s", a.why);
+			(void)snprintf(rep->error, sizeof(rep->error), "%s",
+				       a.why);
 		else
-			snprintf(rep->error, sizeof(rep->error),
-				 "not applied: %s", why);
+			(void)snprintf(rep->error, sizeof(rep->error),
+				       "not applied: %s", why);
 		store_feed_end(a.run, a.rc != STORE_OK ? a.rc : STORE_ERR,
 			       why, sizeof(why));
 		goto out;
@@ -242,8 +243,8 @@ apply_body(const struct config *cfg, struct store *st,
 	src = store_feed_end(a.run, STORE_OK, why, sizeof(why));
 	if (src != STORE_OK) {
 		rep->refused = src == STORE_REFUSED;
-		snprintf(rep->error, sizeof(rep->error), "%s%s",
-			 rep->refused ? "refused: " : "", why);
+		(void)snprintf(rep->error, sizeof(rep->error), "%s%s",
+			       rep->refused ? "refused: " : "", why);
 		goto out;
 	}
 	rc = 0;
@@ -336,6 +337,7 @@ read_source_file(const struct cfg_feed *fd, const char *etag, char **data,
 		 size_t *len, char *tag, size_t taglen, char *err,
 		 size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct stat sb;
 	int64_t max = fd->max_bytes > 0 ? fd->max_bytes
 					: CFG_FEED_DEFAULT_MAX_BYTES;
@@ -347,7 +349,7 @@ read_source_file(const struct cfg_feed *fd, const char *etag, char **data,
 	fd_ = open(fd->url, O_RDONLY | O_CLOEXEC);
 	if (fd_ < 0 || fstat(fd_, &sb) != 0) {
 		util_seterr(err, errlen, "cannot read %s: %s", fd->url,
-			    strerror(errno));
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	if (!S_ISREG(sb.st_mode) || (int64_t)sb.st_size > max) {
@@ -355,8 +357,10 @@ read_source_file(const struct cfg_feed *fd, const char *etag, char **data,
 			    "file larger than max_bytes" : "not a regular file");
 		goto out;
 	}
-	snprintf(tag, taglen, "file:%lld.%09ld:%lld", (long long)sb.st_mtim.tv_sec,
-		 sb.st_mtim.tv_nsec, (long long)sb.st_size);
+	/* Three numbers, at most 66 characters; the caller's tag has 96. */
+	(void)snprintf(tag, taglen, "file:%lld.%09ld:%lld",
+		       (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
+		       (long long)sb.st_size);
 	if (etag != NULL && strcmp(etag, tag) == 0) {
 		rc = 1;
 		goto out;
@@ -488,7 +492,7 @@ source_apply(struct feedpoll *fp, struct fp_source *s, const char *data,
 		else
 			rep->failed = 1;
 	} else if (data != NULL) {
-		snprintf(actor, sizeof(actor), "feed:%s", fd->name);
+		(void)snprintf(actor, sizeof(actor), "feed:%s", fd->name);
 		apply_body(fp->cfg, fp->st, fd, data, len, body_fd, now, actor,
 			   rep);
 	}
@@ -877,7 +881,7 @@ done_apply(struct feedpoll *fp, struct fp_source *s, const struct fp_job *job,
 	memset(rep, 0, sizeof(*rep));
 	rep->failed = 1;
 	rep->status = d->status;
-	snprintf(err, sizeof(err), "fetch failed: %s", d->detail);
+	(void)snprintf(err, sizeof(err), "fetch failed: %s", d->detail);
 	util_strlcpy(rep->error, err, sizeof(rep->error));
 	log_warn("feed %s: %s", s->name, err);
 	record(fp->st, s->cfg, now, NULL, NULL, NULL, err);
@@ -1011,13 +1015,14 @@ int
 feedpoll_request_sync(const char *db_path, const char *name, char *err,
 		      size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	char *p = request_path(db_path, name);
 	int fd, rc = -1;
 
 	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		util_seterr(err, errlen, "cannot record the request in %s: %s", p,
-			    strerror(errno));
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	/* The write (close after write) is what inotify reports. */
@@ -1025,7 +1030,7 @@ feedpoll_request_sync(const char *db_path, const char *name, char *err,
 	if (close(fd) != 0 || rc < 0) {
 		rc = -1;
 		util_seterr(err, errlen, "cannot write %s: %s", p,
-			    strerror(errno));
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	rc = 0;

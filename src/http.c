@@ -385,8 +385,9 @@ dispatch(struct http_server *srv, struct http_request *req)
 
 	memset(&resp, 0, sizeof(resp));
 	if (req->discarded > 0) {
-		snprintf(msg, sizeof(msg), "{\"error\":\"body too large\","
-			 "\"max\":%zu}", srv->max_body);
+		(void)snprintf(msg, sizeof(msg),
+			       "{\"error\":\"body too large\","
+			       "\"max\":%zu}", srv->max_body);
 		http_resp_set(&resp, 413, "application/json", msg, strlen(msg));
 		return send_response(req->conn, &resp);
 	}
@@ -462,8 +463,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (!declared_too_big(conn, srv->max_body))
 			return MHD_YES;
 		memset(&resp, 0, sizeof(resp));
-		snprintf(msg, sizeof(msg), "{\"error\":\"body too large\","
-			 "\"max\":%zu}", srv->max_body);
+		(void)snprintf(msg, sizeof(msg),
+			       "{\"error\":\"body too large\","
+			       "\"max\":%zu}", srv->max_body);
 		http_resp_set(&resp, 413, "application/json", msg, strlen(msg));
 		return send_response(conn, &resp);
 	}
@@ -530,6 +532,7 @@ parse_listen(const char *listen, struct sockaddr_storage *ss, int *v6,
 struct http_server *
 http_new(const char *listen, size_t max_body, char *err, size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct http_server *srv = NULL;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
@@ -551,7 +554,8 @@ http_new(const char *listen, size_t max_body, char *err, size_t errlen)
 				  MHD_OPTION_END);
 	if (srv->d == NULL) {
 		util_seterr(err, errlen, "cannot listen on %s: %s", listen,
-			    errno ? strerror(errno) : "libmicrohttpd failed");
+			    errno ? util_strerror(errno, ebuf, sizeof(ebuf))
+				  : "libmicrohttpd failed");
 		free(srv);
 		srv = NULL;
 		goto out;

@@ -52,6 +52,9 @@ log_set_prefix(int journald)
 	log_journald = journald;
 }
 
+static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 static void
 log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
@@ -59,12 +62,12 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 
 	if (level > log_max)
 		return;
-	vsnprintf(line, sizeof(line), fmt, ap);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
 	/* One fprintf per line keeps lines whole when stderr is shared. */
 	if (log_journald)
-		fprintf(stderr, "<%d>%s\n", (int)level, line);
+		(void)fprintf(stderr, "<%d>%s\n", (int)level, line);
 	else
-		fprintf(stderr, "promised: %s\n", line);
+		(void)fprintf(stderr, "promised: %s\n", line);
 }
 
 #define LOG_FN(fn, level)                     \

@@ -21,7 +21,7 @@
 #include "promised/util.h"
 #include "promised/xmalloc.h"
 
-#define LAST_CALL_WINDOW (30 * 60)   /* before due: a last call */
+#define LAST_CALL_WINDOW (INT64_C(30) * 60)   /* before due: a last call */
 #define LAPSE_SLACK 60               /* around due: the lapse notice */
 #define HISTORY_EVENTS 5
 #define MAILDIR_FROM "promised <promised@localhost>"
@@ -106,8 +106,9 @@ format_local(const struct lang *lg, const char *tz, int64_t t, char *buf,
 		util_format_utc(t, buf, buflen);
 		return;
 	}
-	snprintf(buf, buflen, "%s %d %s %02d:%02d", lg->wday[lt.weekday % 7],
-		 lt.day, lg->mon[(lt.month - 1) % 12], lt.hour, lt.min);
+	(void)snprintf(buf, buflen, "%s %d %s %02d:%02d",
+		       lg->wday[lt.weekday % 7],
+		       lt.day, lg->mon[(lt.month - 1) % 12], lt.hour, lt.min);
 }
 
 /* "2 h 30 min", "45 min", "3 days": a distance people read at a glance. */
@@ -117,19 +118,20 @@ format_span(const struct lang *lg, int64_t secs, char *buf, size_t buflen)
 	int64_t min = (secs + 30) / 60, h = min / 60, d;
 
 	if (min < 60) {
-		snprintf(buf, buflen, "%" PRId64 " min", min);
+		(void)snprintf(buf, buflen, "%" PRId64 " min", min);
 	} else if (h < 10 && min % 60 != 0) {
-		snprintf(buf, buflen, "%" PRId64 " %s %" PRId64 " min", h,
-			 lg->hour, min % 60);
+		(void)snprintf(buf, buflen, "%" PRId64 " %s %" PRId64 " min", h,
+			       lg->hour, min % 60);
 	} else if (h < 48) {
-		snprintf(buf, buflen, "%" PRId64 " %s", (min + 30) / 60,
-			 lg->hour);
+		(void)snprintf(buf, buflen, "%" PRId64 " %s", (min + 30) / 60,
+			       lg->hour);
 	} else {
 		d = (h + 12) / 24;
 		if (d == 1)
 			util_strlcpy(buf, lg->day1, buflen);
 		else
-			snprintf(buf, buflen, "%" PRId64 "%s", d, lg->days);
+			(void)snprintf(buf, buflen, "%" PRId64 "%s", d,
+				       lg->days);
 	}
 }
 
@@ -147,7 +149,7 @@ format_relative(const struct lang *lg, int64_t due, int64_t now, char *buf,
 		return;
 	}
 	format_span(lg, d > 0 ? d : -d, span, sizeof(span));
-	snprintf(buf, buflen, "%s%s%s", around[0], span, around[1]);
+	(void)snprintf(buf, buflen, "%s%s%s", around[0], span, around[1]);
 }
 
 /* The last few events, one per line: "Fri 4 Dec 15:00 reminded (mail)".
@@ -268,11 +270,12 @@ msgvals_fill(struct msgvals *m, const struct config *cfg,
 	format_relative(m->lang, p->due_at, now, m->due_rel, sizeof(m->due_rel));
 	util_format_utc(p->due_at, m->due_iso, sizeof(m->due_iso));
 	tel_uri(p->customer_phone, m->tel, sizeof(m->tel));
-	snprintf(m->id, sizeof(m->id), "%" PRId64, p->id);
+	(void)snprintf(m->id, sizeof(m->id), "%" PRId64, p->id);
 	/* Four digits from the notification id, as action reads them back:
 	 * short enough to type in an SMS reply; replies are matched together
 	 * with the sender. */
-	snprintf(m->code, sizeof(m->code), "%d", action_short_code(n->id));
+	(void)snprintf(m->code, sizeof(m->code), "%d",
+		       action_short_code(n->id));
 	m->history = history_new(m->lang, tz, ev, nev);
 	if (n->late) {
 		format_local(m->lang, tz, n->scheduled_at, m->sched,

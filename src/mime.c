@@ -33,8 +33,9 @@ base64_add(struct sbuf *b, const unsigned char *s, size_t n)
 			v |= s[i + 2];
 		q[0] = tab[(v >> 18) & 63];
 		q[1] = tab[(v >> 12) & 63];
-		q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		q[3] = i + 2 < n ? tab[v & 63] : '=';
+		/* ?: promotes its char arms to int: back to char. */
+		q[2] = (char)(i + 1 < n ? tab[(v >> 6) & 63] : '=');
+		q[3] = (char)(i + 2 < n ? tab[v & 63] : '=');
 		sbuf_add(b, q, 4);
 	}
 }
@@ -221,9 +222,9 @@ mime_date(int64_t t, char *buf, size_t buflen)
 	int y, m, d;
 
 	util_civil_from_days(day, &y, &m, &d);
-	snprintf(buf, buflen, "%s, %d %s %04d %02d:%02d:%02d +0000",
-		 days[util_weekday(day)], d, months[m - 1], y,
-		 (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60));
+	(void)snprintf(buf, buflen, "%s, %d %s %04d %02d:%02d:%02d +0000",
+		       days[util_weekday(day)], d, months[m - 1], y,
+		       (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60));
 }
 
 char *
@@ -242,7 +243,7 @@ mime_message_id_new(const char *idem_key)
 			sbuf_add(&b, (const char *)p, 1);
 			continue;
 		}
-		snprintf(hex, sizeof(hex), "=%02X", *p);
+		(void)snprintf(hex, sizeof(hex), "=%02X", *p);
 		sbuf_puts(&b, hex);
 	}
 	sbuf_puts(&b, "@promised.invalid>");
@@ -263,9 +264,11 @@ fnv1a(const char *s, uint64_t h)
 void
 mime_boundary(const char *idem_key, char *buf, size_t buflen)
 {
-	snprintf(buf, buflen, "=_promised_%016llx%016llx",
-		 (unsigned long long)fnv1a(idem_key, 0xcbf29ce484222325ULL),
-		 (unsigned long long)fnv1a(idem_key, 0x84222325cbf29ce4ULL));
+	(void)snprintf(buf, buflen, "=_promised_%016llx%016llx",
+		       (unsigned long long)fnv1a(idem_key,
+						 0xcbf29ce484222325ULL),
+		       (unsigned long long)fnv1a(idem_key,
+						 0x84222325cbf29ce4ULL));
 }
 
 /* Appends the quoted-printable form of one line (without its end). */
@@ -288,7 +291,7 @@ qp_line(struct sbuf *b, const unsigned char *s, size_t n)
 		if (lit) {
 			tok[0] = (char)c;
 		} else {
-			snprintf(tok, sizeof(tok), "=%02X", c);
+			(void)snprintf(tok, sizeof(tok), "=%02X", c);
 			tl = 3;
 		}
 		if (col + tl > 75) {

@@ -60,6 +60,7 @@
 #include <openssl/hmac.h>
 
 #include "promised/netsend.h"
+#include "promised/sbuf.h"
 #include "promised/secret.h"
 #include "promised/util.h"
 #include "promised/xmalloc.h"
@@ -71,7 +72,7 @@
 #define NS_DETAIL_MAX 256
 #define NS_PROVIDER_MAX 128
 #define NS_VALIDATOR_MAX 256      /* ETag / Last-Modified kept */
-#define NS_FETCH_MAX_BYTES (16 * 1024 * 1024)
+#define NS_FETCH_MAX_BYTES ((size_t)16 * 1024 * 1024)
 #define NS_FETCH_MAX_REDIRS 5L
 #define NS_FETCH_CHANNEL "\001fetch"   /* no config channel has this name */
 #define NS_FETCH_CONCURRENCY 4
@@ -321,12 +322,13 @@ arm_timer(struct netsend *ns)
 /* ------------------------------------------------------------------ */
 /* curl callbacks                                                      */
 
+/* The parameters are libcurl's CURLMOPT_SOCKETFUNCTION signature. */
 static int
-on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
+on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, // NOLINT(bugprone-easily-swappable-parameters): libcurl's signature
 	       void *socketp)
 {
 	struct netsend *ns = userp;
-	int events = 0;
+	unsigned events = 0;
 
 	(void)easy;
 	(void)socketp;
@@ -459,18 +461,25 @@ parse_retry_after(const char *v, int64_t now)
 {
 	int64_t secs, t;
 	int d, y, h, mi, s, m;
-	char mon[4];
 
 	if (util_parse_int64(v, 0, 100000000, &secs) == 0)
 		return secs;
-	if (sscanf(v, "%*3s, %d %3s %d %d:%d:%d GMT", &d, mon, &y, &h, &mi,
-		   &s) != 6)
+	/* Fixed columns: "Sun, 06 Nov 1994 08:49:37 GMT". */
+	if (strlen(v) < 29 || strncmp(v + 3, ", ", 2) != 0 || v[7] != ' ' ||
+	    v[11] != ' ' || v[16] != ' ' || v[19] != ':' || v[22] != ':' ||
+	    strncmp(v + 25, " GMT", 4) != 0 ||
+	    util_parse_digits(v + 5, 2, &d) != 0 ||
+	    util_parse_digits(v + 12, 4, &y) != 0 ||
+	    util_parse_digits(v + 17, 2, &h) != 0 ||
+	    util_parse_digits(v + 20, 2, &mi) != 0 ||
+	    util_parse_digits(v + 23, 2, &s) != 0)
 		return -1;
-	for (m = 0; m < 12 && strcmp(ns_months[m], mon) != 0; m++)
+	for (m = 0; m < 12 && strncmp(ns_months[m], v + 8, 3) != 0; m++)
 		;
 	if (m == 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
 		return -1;
-	t = util_days_from_civil(y, m + 1, d) * 86400 + h * 3600 + mi * 60 + s;
+	t = util_days_from_civil(y, m + 1, d) * 86400 + (int64_t)h * 3600 +
+	    (int64_t)mi * 60 + s;
 	return t > now ? t - now : 0;
 }
 
@@ -649,13 +658,16 @@ share_get(struct netsend *ns, const struct cfg_channel *ch)
 	return s->sh;
 }
 
-/* Wipes list entries that carried a secret, then frees the list. */
+/* Wipes the job's header entry that carried a secret, then frees the
+ * header list. */
 static void
-free_list(struct curl_slist *list, struct curl_slist *secret_entry)
+free_list(struct ns_job *job)
 {
+	struct curl_slist *secret_entry = job->auth_hdr;
+
 	if (secret_entry != NULL && secret_entry->data != NULL)
 		OPENSSL_cleanse(secret_entry->data, strlen(secret_entry->data));
-	curl_slist_free_all(list);
+	curl_slist_free_all(job->list);
 }
 
 static void
@@ -671,7 +683,7 @@ job_free(struct ns_job *job)
 		else
 			curl_easy_cleanup(job->easy);
 	}
-	free_list(job->list, job->auth_hdr);
+	free_list(job);
 	free(job->payload);
 	free(job->resp);
 	free(job);
@@ -953,7 +965,7 @@ setup_signing(struct ns_job *job, const struct cfg_webhook *wh,
 		rc = 1;
 		goto out;
 	}
-	snprintf(ts, sizeof(ts), "%lld", (long long)now);
+	(void)snprintf(ts, sizeof(ts), "%lld", (long long)now);
 	if (add_header(job, "webhook-timestamp", ts) != 0 ||
 	    add_header(job, "webhook-signature", sig) != 0)
 		goto out;
@@ -1037,12 +1049,13 @@ classify_curl(struct ns_job *job, CURLcode rc)
 		/* A reused connection has no connect time of its own. */
 		curl_easy_getinfo(job->easy, CURLINFO_NUM_CONNECTS, &fresh);
 		if (connected == 0 && fresh != 0)
-			snprintf(job->detail, sizeof(job->detail),
-				 "connect timeout after %llds",
-				 (long long)job->connect_timeout);
+			(void)snprintf(job->detail, sizeof(job->detail),
+				       "connect timeout after %llds",
+				       (long long)job->connect_timeout);
 		else
-			snprintf(job->detail, sizeof(job->detail),
-				 "timeout after %llds", (long long)job->timeout);
+			(void)snprintf(job->detail, sizeof(job->detail),
+				       "timeout after %llds",
+				       (long long)job->timeout);
 		return NETSEND_RETRY;
 	}
 	if (cc == NULL) {
@@ -1060,12 +1073,14 @@ classify_smtp(struct ns_job *job, CURLcode rc, long code)
 	const struct ns_curl_class *cc = curl_class(rc);
 
 	if (rc == CURLE_OK) {
-		snprintf(job->detail, sizeof(job->detail), "SMTP %ld", code);
+		(void)snprintf(job->detail, sizeof(job->detail), "SMTP %ld",
+			       code);
 		return NETSEND_OK;
 	}
 	if (code >= 400 && code <= 599) {
-		snprintf(job->detail, sizeof(job->detail), "SMTP %ld%s%s", code,
-			 cc != NULL ? ": " : "", cc != NULL ? cc->detail : "");
+		(void)snprintf(job->detail, sizeof(job->detail), "SMTP %ld%s%s",
+			       code, cc != NULL ? ": " : "",
+			       cc != NULL ? cc->detail : "");
 		return code < 500 ? NETSEND_RETRY : NETSEND_PERMANENT;
 	}
 	return classify_curl(job, rc);
@@ -1083,13 +1098,13 @@ classify_http(struct ns_job *job, CURLcode rc, long code)
 		const struct ns_http_class *hc = &ns_http_classes[i];
 
 		if (code >= hc->lo && code <= hc->hi) {
-			snprintf(job->detail, sizeof(job->detail), "HTTP %ld%s",
-				 code, hc->note);
+			(void)snprintf(job->detail, sizeof(job->detail),
+				       "HTTP %ld%s", code, hc->note);
 			return hc->result;
 		}
 	}
-	snprintf(job->detail, sizeof(job->detail), "HTTP %ld: unexpected",
-		 code);
+	(void)snprintf(job->detail, sizeof(job->detail), "HTTP %ld: unexpected",
+		       code);
 	return NETSEND_RETRY;
 }
 
@@ -1099,8 +1114,8 @@ classify_fetch(struct ns_job *job, CURLcode rc, long code)
 {
 	if ((rc == CURLE_WRITE_ERROR && job->too_big) ||
 	    rc == CURLE_FILESIZE_EXCEEDED) {
-		snprintf(job->detail, sizeof(job->detail),
-			 "answer larger than %zu bytes", job->resp_max);
+		(void)snprintf(job->detail, sizeof(job->detail),
+			       "answer larger than %zu bytes", job->resp_max);
 		return NETSEND_PERMANENT;
 	}
 	if (rc == CURLE_WRITE_ERROR && job->sink_errno != 0) {
@@ -1119,8 +1134,9 @@ classify_fetch(struct ns_job *job, CURLcode rc, long code)
 		return NETSEND_OK;
 	}
 	if (rc == CURLE_OK && code >= 300 && code <= 399) {
-		snprintf(job->detail, sizeof(job->detail), "HTTP %ld: redirect "
-			 "without a usable location", code);
+		(void)snprintf(job->detail, sizeof(job->detail),
+			       "HTTP %ld: redirect "
+			       "without a usable location", code);
 		return NETSEND_PERMANENT;
 	}
 	return classify_http(job, rc, code);
@@ -1276,7 +1292,7 @@ netsend_new(netsend_watch_fn watch, netsend_timer_fn timer, void *loop_ctx,
 	int ok = 1;
 
 	/* A peer that closes early must not kill the process. */
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN); /* fails only for a bad signo */
 	global_init_once();
 	ns = xcalloc(1, sizeof(*ns));
 	ns->watch = watch;
@@ -1826,7 +1842,7 @@ netsend_fetch(struct netsend *ns, const struct netsend_fetch_req *req,
 }
 
 void
-netsend_on_fd(struct netsend *ns, int fd, int events)
+netsend_on_fd(struct netsend *ns, int fd, unsigned events)
 {
 	int running, mask = 0;
 
@@ -1926,8 +1942,7 @@ netsend_sign(const char *secret, const char *id, int64_t timestamp,
 {
 	unsigned char key[SECRET_MAX], mac[EVP_MAX_MD_SIZE], b64[4 * 24];
 	unsigned int maclen = 0;
-	char *msg = NULL, ts[32];
-	size_t idlen = strlen(id), tslen, mlen;
+	struct sbuf msg = { 0 };
 	int keylen, rc = -1;
 
 	keylen = signing_key(secret, key, sizeof(key));
@@ -1936,17 +1951,14 @@ netsend_sign(const char *secret, const char *id, int64_t timestamp,
 			    "(empty, too long or bad base64 after whsec_)");
 		goto out;
 	}
-	snprintf(ts, sizeof(ts), "%lld", (long long)timestamp);
-	tslen = strlen(ts);
-	mlen = idlen + 1 + tslen + 1 + len;
-	msg = xmalloc(mlen);
-	memcpy(msg, id, idlen);
-	msg[idlen] = '.';
-	memcpy(msg + idlen + 1, ts, tslen);
-	msg[idlen + 1 + tslen] = '.';
-	memcpy(msg + idlen + 2 + tslen, body, len);
-	if (HMAC(EVP_sha256(), key, keylen, (unsigned char *)msg, mlen, mac,
-		 &maclen) == NULL) {
+	/* "id.timestamp.body"; the body is bytes, not a string. */
+	if (sbuf_printf(&msg, "%s.%lld.", id, (long long)timestamp) != 0) {
+		util_seterr(err, errlen, "cannot format the signed message");
+		goto out;
+	}
+	sbuf_add(&msg, body, len);
+	if (HMAC(EVP_sha256(), key, keylen, (unsigned char *)msg.p, msg.len,
+		 mac, &maclen) == NULL) {
 		util_seterr(err, errlen, "HMAC-SHA256 failed");
 		goto out;
 	}
@@ -1958,7 +1970,7 @@ netsend_sign(const char *secret, const char *id, int64_t timestamp,
 	rc = 0;
 out:
 	OPENSSL_cleanse(key, sizeof(key));
-	free(msg);
+	sbuf_free(&msg);
 	return rc;
 }
 

@@ -103,8 +103,9 @@ notify_base64(struct sbuf *b, const unsigned char *in, size_t n)
 			v |= in[i + 2];
 		out[0] = tab[(v >> 18) & 63];
 		out[1] = tab[(v >> 12) & 63];
-		out[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[3] = i + 2 < n ? tab[v & 63] : '=';
+		/* ?: promotes its char arms to int: back to char. */
+		out[2] = (char)(i + 1 < n ? tab[(v >> 6) & 63] : '=');
+		out[3] = (char)(i + 2 < n ? tab[v & 63] : '=');
 		sbuf_add(b, out, 4);
 	}
 }
@@ -173,7 +174,7 @@ notify_msgid_part(struct sbuf *b, const char *key)
 			sbuf_add(b, (const char *)&c, 1);
 			continue;
 		}
-		snprintf(hex, sizeof(hex), "=%02X", c);
+		(void)snprintf(hex, sizeof(hex), "=%02X", c);
 		sbuf_add(b, hex, 3);
 	}
 }
@@ -193,9 +194,9 @@ notify_rfc5322_date(time_t t, char *buf, size_t buflen)
 		util_strlcpy(buf, "Thu, 01 Jan 1970 00:00:00 +0000", buflen);
 		return;
 	}
-	snprintf(buf, buflen, "%s, %02d %s %04d %02d:%02d:%02d +0000",
-		 wday[tm.tm_wday % 7], tm.tm_mday, mon[tm.tm_mon % 12],
-		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	(void)snprintf(buf, buflen, "%s, %02d %s %04d %02d:%02d:%02d +0000",
+		       wday[tm.tm_wday % 7], tm.tm_mday, mon[tm.tm_mon % 12],
+		       tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* Host name usable in a Maildir file name and an address. */
@@ -267,7 +268,7 @@ notify_render_message(const struct notification *n,
 	char *v;
 	const char *p;
 
-	snprintf(line, sizeof(line), "promised <promised@%s>", host);
+	(void)snprintf(line, sizeof(line), "promised <promised@%s>", host);
 	header_add(&b, "From", line);
 	notify_to_header(&b, n, to);
 	v = notify_header_encode(n->subject ? n->subject : "");
@@ -282,7 +283,7 @@ notify_render_message(const struct notification *n,
 	header_add(&b, "MIME-Version", "1.0");
 	header_add(&b, "Content-Type", "text/plain; charset=UTF-8");
 	header_add(&b, "Content-Transfer-Encoding", "8bit");
-	snprintf(line, sizeof(line), "%" PRId64, n->promise_id);
+	(void)snprintf(line, sizeof(line), "%" PRId64, n->promise_id);
 	header_add(&b, "X-Promised-Promise", line);
 	v = notify_sanitize_dup(n->step);
 	header_add(&b, "X-Promised-Step", v);
@@ -311,6 +312,7 @@ notify_render_message(const struct notification *n,
 static int
 notify_maildir_prepare(const char *dir, char *err, size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
 	char path[4096];
 	size_t i, k;
@@ -336,7 +338,7 @@ notify_maildir_prepare(const char *dir, char *err, size_t errlen)
 	return NOTIFY_OK;
 fail:
 	util_seterr(err, errlen, "maildir: cannot create %s: %s", path,
-		    strerror(errno));
+		    util_strerror(errno, ebuf, sizeof(ebuf)));
 	return NOTIFY_TEMP;
 }
 
@@ -375,6 +377,7 @@ notify_maildir_write(const struct cfg_channel *ch, const char *msg,
 		     size_t len, char *provider, size_t providerlen,
 		     char *err, size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	static unsigned seq;
 	char host[256], name[512], tmp[4096], dst[4096];
 	struct timeval tv;
@@ -398,31 +401,41 @@ notify_maildir_write(const struct cfg_channel *ch, const char *msg,
 		sbuf_add(&b, "\n", 1);
 	notify_hostname(host, sizeof(host));
 	gettimeofday(&tv, NULL);
-	snprintf(name, sizeof(name), "%lld.M%06ldP%ldQ%u.%s",
-		 (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
-		 ++seq, host);
-	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", ch->path, name);
-	snprintf(dst, sizeof(dst), "%s/new/%s", ch->path, name);
+	/* A cut name or path would write somewhere else: refuse instead. */
+	if (!util_fits(snprintf(name, sizeof(name), "%lld.M%06ldP%ldQ%u.%s",
+			   (long long)tv.tv_sec, (long)tv.tv_usec,
+			   (long)getpid(), ++seq, host), sizeof(name)) ||
+	    !util_fits(snprintf(tmp, sizeof(tmp), "%s/tmp/%s", ch->path, name),
+		  sizeof(tmp)) ||
+	    !util_fits(snprintf(dst, sizeof(dst), "%s/new/%s", ch->path, name),
+		  sizeof(dst))) {
+		util_seterr(err, errlen, "maildir: %s: path too long",
+			    ch->path);
+		rc = NOTIFY_PERM;
+		goto out;
+	}
 	rc = NOTIFY_TEMP;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		util_seterr(err, errlen, "maildir: %s: %s", tmp, strerror(errno));
+		util_seterr(err, errlen, "maildir: %s: %s", tmp,
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	if (notify_write_all(fd, b.p, b.len) != 0 || fsync(fd) != 0) {
 		util_seterr(err, errlen, "maildir: writing %s: %s", tmp,
-			    strerror(errno));
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	close(fd);
 	fd = -1;
 	if (rename(tmp, dst) != 0) {
 		util_seterr(err, errlen, "maildir: rename into %s: %s", dst,
-			    strerror(errno));
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		unlink(tmp);
 		goto out;
 	}
-	snprintf(tmp, sizeof(tmp), "%s/new", ch->path);
+	/* Shorter than dst, which fitted. */
+	(void)snprintf(tmp, sizeof(tmp), "%s/new", ch->path);
 	notify_sync_dir(tmp);
 	if (provider != NULL)
 		util_strlcpy(provider, name, providerlen);
@@ -473,6 +486,7 @@ notify_log_send(const struct cfg_channel *ch, const struct notification *n,
 		const struct cfg_staff *to, char *provider, size_t providerlen,
 		char *err, size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	char subject[512], rcpt[128], when[32];
 	char *line = NULL;
 	int fd = -1, rc = NOTIFY_OK;
@@ -495,7 +509,7 @@ notify_log_send(const struct cfg_channel *ch, const struct notification *n,
 	/* One write() with O_APPEND keeps concurrent lines whole. */
 	if (fd < 0 || notify_write_all(fd, line, strlen(line)) != 0) {
 		util_seterr(err, errlen, "log channel %s: %s: %s", ch->name,
-			    ch->path, strerror(errno));
+			    ch->path, util_strerror(errno, ebuf, sizeof(ebuf)));
 		rc = NOTIFY_TEMP;
 	}
 out:

@@ -549,7 +549,8 @@ form_iso(struct ctx *c)
 	if (v.h > 23 || v.mi > 59 || v.s > 59)
 		return iso_error(c, "no such time of day");
 	if (v.has_off) {
-		t = days * 86400 + v.h * 3600 + v.mi * 60 + v.s - v.off;
+		t = days * 86400 + (int64_t)v.h * 3600 + (int64_t)v.mi * 60 +
+		    v.s - v.off;
 	} else if (v.has_time) {
 		if (cal_from_local(c->site->tz, v.y, v.mo, v.d, v.h, v.mi, v.s,
 				   &t, NULL) != 0)
@@ -587,8 +588,9 @@ unknown_error(struct ctx *c)
 		dist = util_edit_distance(buf, c->text);
 		if (dist < best) {
 			best = dist;
-			snprintf(hint, sizeof(hint), " (did you mean '%s'?)",
-				 c->rules[i].text);
+			(void)snprintf(hint, sizeof(hint),
+				       " (did you mean '%s'?)",
+				       c->rules[i].text);
 		}
 	}
 	util_seterr(c->err, c->errlen,

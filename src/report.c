@@ -6,6 +6,9 @@
  * takes medians, and writes the result as an aligned table, CSV or JSON.
  * The column list is one table shared by the three writers, so they
  * cannot disagree.
+ *
+ * Writes cast to (void): stdio's error flag is sticky, and each writer
+ * returns ferror(f) at its end, so one check covers every write.
  */
 #include <inttypes.h>
 #include <stddef.h>
@@ -397,10 +400,10 @@ cell(const struct report_row *row, const struct column *c, int human,
 		if (row->keeping_rate < 0)
 			return;
 		if (human)
-			snprintf(buf, buflen, "%.1f%%",
-				 row->keeping_rate * 100.0);
+			(void)snprintf(buf, buflen, "%.1f%%",
+				       row->keeping_rate * 100.0);
 		else
-			snprintf(buf, buflen, "%.4f", row->keeping_rate);
+			(void)snprintf(buf, buflen, "%.4f", row->keeping_rate);
 		return;
 	}
 	v = col_int(row, c);
@@ -409,7 +412,7 @@ cell(const struct report_row *row, const struct column *c, int human,
 	if (c->kind == COL_DURATION && human)
 		util_format_duration(v, buf, buflen);
 	else
-		snprintf(buf, buflen, "%" PRId64, v);
+		(void)snprintf(buf, buflen, "%" PRId64, v);
 }
 
 /* ---- Table ------------------------------------------------------------- */
@@ -455,12 +458,13 @@ table_row(FILE *f, const struct report_row *row, const char *key,
 	char buf[CELL_MAX];
 	size_t k;
 
-	fprintf(f, "%-*s", (int)kw, key);
+	(void)fprintf(f, "%-*s", (int)kw, key);
 	for (k = 0; k < NCOLS; k++) {
 		cell(row, &columns[k], 1, buf, sizeof(buf));
-		fprintf(f, "  %*s", (int)w[k], buf[0] != '\0' ? buf : "-");
+		(void)fprintf(f, "  %*s", (int)w[k],
+			      buf[0] != '\0' ? buf : "-");
 	}
-	fputc('\n', f);
+	(void)fputc('\n', f);
 }
 
 static int
@@ -471,17 +475,17 @@ report_write_table(FILE *f, const struct report *r)
 
 	cal_format_local(r->tz, r->from, 1, from, sizeof(from));
 	cal_format_local(r->tz, r->to, 1, to, sizeof(to));
-	fprintf(f, "Promises made from %s to %s (%s), by %s\n\n", from, to,
-		r->tz, report_by_name(r->by));
+	(void)fprintf(f, "Promises made from %s to %s (%s), by %s\n\n", from,
+		      to, r->tz, report_by_name(r->by));
 	col_widths(r, w);
-	snprintf(head, sizeof(head), "%s", report_by_name(r->by));
+	(void)snprintf(head, sizeof(head), "%s", report_by_name(r->by));
 	for (i = 0; head[i] != '\0'; i++)
 		if (head[i] >= 'a' && head[i] <= 'z')
 			head[i] = (char)(head[i] - 'a' + 'A');
-	fprintf(f, "%-*s", (int)kw, head);
+	(void)fprintf(f, "%-*s", (int)kw, head);
 	for (k = 0; k < NCOLS; k++)
-		fprintf(f, "  %*s", (int)w[k], columns[k].head);
-	fputc('\n', f);
+		(void)fprintf(f, "  %*s", (int)w[k], columns[k].head);
+	(void)fputc('\n', f);
 	for (i = 0; i < r->nrows; i++)
 		table_row(f, &r->rows[i], r->rows[i].key != NULL ?
 			  r->rows[i].key : "(none)", kw, w);
@@ -497,16 +501,16 @@ csv_field(FILE *f, const char *s)
 	const char *p;
 
 	if (s == NULL || strpbrk(s, ",\"\r\n") == NULL) {
-		fputs(s != NULL ? s : "", f);
+		(void)fputs(s != NULL ? s : "", f);
 		return;
 	}
-	fputc('"', f);
+	(void)fputc('"', f);
 	for (p = s; *p != '\0'; p++) {
 		if (*p == '"')
-			fputc('"', f);
-		fputc(*p, f);
+			(void)fputc('"', f);
+		(void)fputc(*p, f);
 	}
-	fputc('"', f);
+	(void)fputc('"', f);
 }
 
 static void
@@ -515,15 +519,15 @@ csv_row(FILE *f, const char *what, const struct report_row *row)
 	char buf[CELL_MAX];
 	size_t k;
 
-	fputs(what, f);
-	fputc(',', f);
+	(void)fputs(what, f);
+	(void)fputc(',', f);
 	csv_field(f, row->key);
 	for (k = 0; k < NCOLS; k++) {
 		cell(row, &columns[k], 0, buf, sizeof(buf));
-		fputc(',', f);
-		fputs(buf, f);
+		(void)fputc(',', f);
+		(void)fputs(buf, f);
 	}
-	fputs("\r\n", f);
+	(void)fputs("\r\n", f);
 }
 
 static int
@@ -531,10 +535,10 @@ report_write_csv(FILE *f, const struct report *r)
 {
 	size_t i, k;
 
-	fprintf(f, "row,%s", report_by_name(r->by));
+	(void)fprintf(f, "row,%s", report_by_name(r->by));
 	for (k = 0; k < NCOLS; k++)
-		fprintf(f, ",%s", columns[k].name);
-	fputs("\r\n", f);
+		(void)fprintf(f, ",%s", columns[k].name);
+	(void)fputs("\r\n", f);
 	for (i = 0; i < r->nrows; i++)
 		csv_row(f, "group", &r->rows[i]);
 	csv_row(f, "total", &r->total);
@@ -549,19 +553,19 @@ json_str(FILE *f, const char *s)
 	const unsigned char *p;
 
 	if (s == NULL) {
-		fputs("null", f);
+		(void)fputs("null", f);
 		return;
 	}
-	fputc('"', f);
+	(void)fputc('"', f);
 	for (p = (const unsigned char *)s; *p != '\0'; p++) {
 		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
+			(void)fprintf(f, "\\%c", *p);
 		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
+			(void)fprintf(f, "\\u%04x", *p);
 		else
-			fputc(*p, f);
+			(void)fputc(*p, f);
 	}
-	fputc('"', f);
+	(void)fputc('"', f);
 }
 
 static void
@@ -570,18 +574,19 @@ json_row(FILE *f, const struct report_row *row, int with_key)
 	char buf[CELL_MAX];
 	size_t k;
 
-	fputc('{', f);
+	(void)fputc('{', f);
 	if (with_key) {
-		fputs("\"key\": ", f);
+		(void)fputs("\"key\": ", f);
 		json_str(f, row->key);
-		fputs(", ", f);
+		(void)fputs(", ", f);
 	}
 	for (k = 0; k < NCOLS; k++) {
 		cell(row, &columns[k], 0, buf, sizeof(buf));
-		fprintf(f, "%s\"%s\": %s", k > 0 ? ", " : "", columns[k].name,
-			buf[0] != '\0' ? buf : "null");
+		(void)fprintf(f, "%s\"%s\": %s", k > 0 ? ", " : "",
+			      columns[k].name,
+			      buf[0] != '\0' ? buf : "null");
 	}
-	fputc('}', f);
+	(void)fputc('}', f);
 }
 
 static int
@@ -590,27 +595,29 @@ report_write_json(FILE *f, const struct report *r)
 	char t[48];
 	size_t i;
 
-	fprintf(f, "{\"by\": \"%s\", \"tz\": ", report_by_name(r->by));
+	(void)fprintf(f, "{\"by\": \"%s\", \"tz\": ", report_by_name(r->by));
 	json_str(f, r->tz);
 	util_format_utc(r->from, t, sizeof(t));
-	fprintf(f, ",\n \"from\": %" PRId64 ", \"from_utc\": \"%s\", ",
-		r->from, t);
+	(void)fprintf(f, ",\n \"from\": %" PRId64 ", \"from_utc\": \"%s\", ",
+		      r->from, t);
 	cal_format_local(r->tz, r->from, 1, t, sizeof(t));
-	fputs("\"from_local\": ", f);
+	(void)fputs("\"from_local\": ", f);
 	json_str(f, t);
 	util_format_utc(r->to, t, sizeof(t));
-	fprintf(f, ",\n \"to\": %" PRId64 ", \"to_utc\": \"%s\", ", r->to, t);
+	(void)fprintf(f, ",\n \"to\": %" PRId64 ", \"to_utc\": \"%s\", ", r->to,
+		      t);
 	cal_format_local(r->tz, r->to, 1, t, sizeof(t));
-	fputs("\"to_local\": ", f);
+	(void)fputs("\"to_local\": ", f);
 	json_str(f, t);
-	fprintf(f, ",\n \"now\": %" PRId64 ",\n \"rows\": [", r->now);
+	(void)fprintf(f, ",\n \"now\": %" PRId64 ",\n \"rows\": [", r->now);
 	for (i = 0; i < r->nrows; i++) {
-		fputs(i > 0 ? ",\n  " : "\n  ", f);
+		(void)fputs(i > 0 ? ",\n  " : "\n  ", f);
 		json_row(f, &r->rows[i], 1);
 	}
-	fputs(r->nrows > 0 ? "\n ],\n \"total\": " : "],\n \"total\": ", f);
+	(void)fputs(r->nrows > 0 ? "\n ],\n \"total\": " : "],\n \"total\": ",
+		    f);
 	json_row(f, &r->total, 0);
-	fputs("}\n", f);
+	(void)fputs("}\n", f);
 	return ferror(f) ? -1 : 0;
 }
 

@@ -65,7 +65,8 @@ sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap)
 	if (n < 0)
 		return -1;
 	sbuf_reserve(b, (size_t)n);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	/* Sized by the measuring call above: cannot be cut. */
+	(void)vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
 	return 0;
 }

@@ -18,7 +18,7 @@
 char *
 secret_path(const char *dir, const char *path)
 {
-	const char *cred = getenv("CREDENTIALS_DIRECTORY");
+	const char *cred = util_getenv("CREDENTIALS_DIRECTORY");
 	char *p;
 
 	if (path[0] == '/')
@@ -83,6 +83,7 @@ trim_secret(const char *path, char *buf, size_t n, char *err, size_t errlen)
 int
 secret_read(const char *path, char **out, char *err, size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	char *file = secret_path(NULL, path);
 	char *buf = xmalloc(SECRET_MAX + 2);
 	struct stat st;
@@ -93,7 +94,7 @@ secret_read(const char *path, char **out, char *err, size_t errlen)
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		util_seterr(err, errlen, "cannot open secret file %s: %s", file,
-			    strerror(errno));
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -104,7 +105,7 @@ secret_read(const char *path, char **out, char *err, size_t errlen)
 	n = read_all(fd, buf, SECRET_MAX + 1);
 	if (n < 0) {
 		util_seterr(err, errlen, "cannot read secret file %s: %s", file,
-			    strerror(errno));
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	if (trim_secret(file, buf, (size_t)n, err, errlen) != 0)

@@ -391,7 +391,7 @@ store_col_outcome(sqlite3_stmt *stmt, int idx)
 static int
 busy_timeout_ms(void)
 {
-	const char *env = getenv("PROMISED_BUSY_TIMEOUT_MS");
+	const char *env = util_getenv("PROMISED_BUSY_TIMEOUT_MS");
 	int64_t v;
 
 	if (env != NULL && util_parse_int64(env, 0, 3600000, &v) == 0)
@@ -414,6 +414,7 @@ wal_exists(const char *path)
 static int
 check_path(const char *path, char *err, size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	char *dir = xstrdup(path), *slash;
 	int rc = STORE_OK;
 
@@ -427,28 +428,31 @@ check_path(const char *path, char *err, size_t errlen)
 	if (access(path, F_OK) == 0) {
 		if (access(path, R_OK | W_OK) != 0) {
 			util_seterr(err, errlen, "database %s is read-only "
-				    "(%s)", path, strerror(errno));
+				    "(%s)", path, util_strerror(errno, ebuf,
+								sizeof(ebuf)));
 			rc = errno == EACCES || errno == EROFS ?
 			     STORE_READONLY : STORE_ERR;
 		} else if (access(dir, W_OK) != 0 && !wal_exists(path)) {
 			/* WAL mode creates <db>-wal and <db>-shm beside it. */
 			util_seterr(err, errlen, "database %s cannot be "
 				    "written: folder %s is read-only (%s)",
-				    path, dir, strerror(errno));
+				    path, dir, util_strerror(errno, ebuf,
+							     sizeof(ebuf)));
 			rc = STORE_READONLY;
 		}
 	} else if (errno != ENOENT) {
 		util_seterr(err, errlen, "cannot open database %s: %s", path,
-			    strerror(errno));
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		rc = STORE_ERR;
 	} else if (access(dir, F_OK) != 0) {
 		util_seterr(err, errlen, "cannot create database %s: folder "
-			    "%s: %s", path, dir, strerror(errno));
+			    "%s: %s", path, dir, util_strerror(errno, ebuf,
+							       sizeof(ebuf)));
 		rc = STORE_ERR;
 	} else if (access(dir, W_OK) != 0) {
 		util_seterr(err, errlen, "cannot create database %s: folder "
 			    "%s is read-only (%s)", path, dir,
-			    strerror(errno));
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		rc = STORE_READONLY;
 	}
 	free(dir);
@@ -527,8 +531,9 @@ migrate(struct store *st, char *err, size_t errlen)
 				   NULL);
 		if (src == SQLITE_OK) {
 			/* PRAGMA takes no parameters; the number is ours. */
-			snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-				 version + 1);
+			(void)snprintf(sql, sizeof(sql),
+				       "PRAGMA user_version = %d",
+				       version + 1);
 			src = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 		}
 		if (src != SQLITE_OK)
@@ -714,7 +719,7 @@ store_load(struct store *st, int64_t id, struct promise *out, char *err,
 	if (rc != STORE_OK)
 		return rc;
 	sqlite3_bind_int64(st->load_stmt, 1, id);
-	snprintf(what, sizeof(what), "%" PRId64, id);
+	(void)snprintf(what, sizeof(what), "%" PRId64, id);
 	rc = fetch_promise(st, st->load_stmt, out, what, err, errlen);
 	sqlite3_reset(st->load_stmt);
 	return rc;
@@ -1056,7 +1061,8 @@ store_get_by_ref(struct store *st, const char *ref, struct promise *out,
 	if (rc != STORE_OK)
 		goto out;
 	store_bind_text(stmt, 1, ref != NULL ? ref : "");
-	snprintf(what, sizeof(what), "with ref %s", ref != NULL ? ref : "");
+	(void)snprintf(what, sizeof(what), "with ref %s",
+		       ref != NULL ? ref : "");
 	rc = fetch_promise(st, stmt, out, what, err, errlen);
 out:
 	sqlite3_finalize(stmt);

@@ -292,9 +292,10 @@ note_invalid(struct store_feed_run *s, const struct feed_item *it,
 {
 	s->res->invalid++;
 	if (s->res->first_invalid[0] == '\0')
-		snprintf(s->res->first_invalid, sizeof(s->res->first_invalid),
-			 "%.120s: invalid %s", it->ref != NULL ? it->ref : "?",
-			 why);
+		(void)snprintf(s->res->first_invalid,
+			       sizeof(s->res->first_invalid),
+			       "%.120s: invalid %s",
+			       it->ref != NULL ? it->ref : "?", why);
 }
 
 /* Prepares *slot once per sync; resets it for the next use. */
@@ -529,13 +530,16 @@ update_fields(struct store_feed_run *s, struct promise *p,
 		if (!str_differs(*promise_field(p, i), item_field(it, i)))
 			continue;
 		set_str(promise_field(p, i), item_field(it, i));
-		snprintf(names + strlen(names), sizeof(names) - strlen(names),
-			 "%s%s", names[0] != '\0' ? ", " : "", field_names[i]);
+		/* names[] holds every field name at once: never cut. */
+		(void)snprintf(names + strlen(names),
+			       sizeof(names) - strlen(names), "%s%s",
+			       names[0] != '\0' ? ", " : "", field_names[i]);
 	}
 	if (p->target_at != it->target_at) {
 		p->target_at = it->target_at;
-		snprintf(names + strlen(names), sizeof(names) - strlen(names),
-			 "%starget", names[0] != '\0' ? ", " : "");
+		(void)snprintf(names + strlen(names),
+			       sizeof(names) - strlen(names), "%starget",
+			       names[0] != '\0' ? ", " : "");
 	}
 	if (rc == STORE_OK && names[0] != '\0') {
 		detail = xasprintf("changed by feed %s: %s", s->feed, names);

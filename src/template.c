@@ -23,11 +23,13 @@
 #include "promised/util.h"
 #include "promised/xmalloc.h"
 
-#define TEMPLATE_MAX_FILE (256 * 1024)
+#define TEMPLATE_MAX_FILE ((size_t)256 * 1024)
 
 /* The tag a layout holds once, where the kind's rendered HTML goes. */
 #define CONTENT_TAG "content"
 #define LAYOUT_FILE "layout.html"
+/* Size of every path buffer here; path_fits checks against it. */
+#define PATH_BUF 4096
 
 static const char *const var_names[TEMPLATE_VAR_COUNT] = {
 	[TEMPLATE_VAR_TITLE] = "title",
@@ -113,7 +115,7 @@ sb_errf(struct sbuf *b, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	sbuf_puts(b, line);
 	sbuf_add(b, "\n", 1);
@@ -215,7 +217,7 @@ escape_ascii(struct sbuf *b, enum template_escape esc, unsigned char c)
 		case '\t': sbuf_puts(b, "\\t"); return;
 		}
 		if (c < 0x20 || c == 0x7F) {
-			snprintf(tmp, sizeof(tmp), "\\u%04x", c);
+			(void)snprintf(tmp, sizeof(tmp), "\\u%04x", c);
 			sbuf_puts(b, tmp);
 			return;
 		}
@@ -234,7 +236,7 @@ escape_ascii(struct sbuf *b, enum template_escape esc, unsigned char c)
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '*' || c == '-' ||
 		      c == '.' || c == '_')) {
-			snprintf(tmp, sizeof(tmp), "%%%02X", c);
+			(void)snprintf(tmp, sizeof(tmp), "%%%02X", c);
 			sbuf_puts(b, tmp);
 			return;
 		}
@@ -255,7 +257,7 @@ escape_utf8(struct sbuf *b, enum template_escape esc,
 
 	if (esc == TEMPLATE_FORM) {
 		for (k = 0; k < n; k++) {
-			snprintf(tmp, sizeof(tmp), "%%%02X", s[k]);
+			(void)snprintf(tmp, sizeof(tmp), "%%%02X", s[k]);
 			sbuf_puts(b, tmp);
 		}
 		return;
@@ -306,37 +308,49 @@ template_escape_new(enum template_escape esc, const char *s)
 
 /* ---- parsing ---- */
 
-/* 1-based line and column (in characters) of offset off in src. */
-static void
-position(const char *src, size_t off, int *line, int *col)
+/* A place in a template, 1-based; a struct so line and column stay
+ * apart. */
+struct pos {
+	int line, col;
+};
+
+/* Line and column (in characters) of offset off in src. */
+static struct pos
+position(const char *src, size_t off)
 {
+	struct pos at = { 1, 1 };
 	size_t i;
 
-	*line = 1;
-	*col = 1;
 	for (i = 0; i < off; i++) {
 		if (src[i] == '\n') {
-			(*line)++;
-			*col = 1;
+			at.line++;
+			at.col = 1;
 		} else if (((unsigned char)src[i] & 0xC0) != 0x80) {
-			(*col)++;
+			at.col++;
 		}
 	}
+	return at;
 }
 
 static void
 loc_err(struct sbuf *errs, const char *name, const char *src, size_t off,
 	const char *msg)
 {
-	int line, col;
+	struct pos at = position(src, off);
 
-	position(src, off, &line, &col);
-	sb_errf(errs, "%s:%d:%d: %s", name, line, col, msg);
+	sb_errf(errs, "%s:%d:%d: %s", name, at.line, at.col, msg);
 }
 
+/* A stretch of the source, [off, off + len); one value, so that an
+ * offset and a length cannot trade places. */
+struct span {
+	size_t off, len;
+};
+
+static const struct span no_text;
+
 static size_t
-add_op(struct template *t, enum op_kind kind, int var, size_t off,
-       size_t len)
+add_op(struct template *t, enum op_kind kind, int var, struct span text)
 {
 	if (t->nops == t->capops) {
 		t->capops = t->capops ? t->capops * 2 : 16;
@@ -344,8 +358,8 @@ add_op(struct template *t, enum op_kind kind, int var, size_t off,
 	}
 	t->ops[t->nops].kind = kind;
 	t->ops[t->nops].var = var;
-	t->ops[t->nops].off = off;
-	t->ops[t->nops].len = len;
+	t->ops[t->nops].off = text.off;
+	t->ops[t->nops].len = text.len;
 	t->ops[t->nops].jump = 0;
 	return t->nops++;
 }
@@ -367,11 +381,11 @@ unknown_var(struct sbuf *errs, const char *name, const char *src,
 		}
 	}
 	if (best >= 0 && bestd <= 3)
-		snprintf(msg, sizeof(msg),
-			 "unknown variable '%s'; did you mean '%s'?", var,
-			 var_names[best]);
+		(void)snprintf(msg, sizeof(msg),
+			       "unknown variable '%s'; did you mean '%s'?", var,
+			       var_names[best]);
 	else
-		snprintf(msg, sizeof(msg), "unknown variable '%s'", var);
+		(void)snprintf(msg, sizeof(msg), "unknown variable '%s'", var);
 	loc_err(errs, name, src, off, msg);
 }
 
@@ -417,33 +431,36 @@ struct parse {
 	size_t content_off;   /* the first one's offset */
 };
 
-/* Closes the innermost section with the tag at ts named src[no, no+nl). */
+/* Closes the innermost section with the tag at ts named src[name]. */
 static void
-close_section(struct parse *ps, size_t ts, size_t no, size_t nl)
+close_section(struct parse *ps, size_t ts, struct span name)
 {
 	const char *src = ps->t->src;
+	size_t no = name.off, nl = name.len;
 	struct open_sec *top;
 	char msg[256];
 	size_t close;
-	int line, col;
 
 	if (ps->depth == 0) {
-		snprintf(msg, sizeof(msg), "'{{/%.*s}}' closes no open section",
-			 (int)nl, src + no);
+		(void)snprintf(msg, sizeof(msg),
+			       "'{{/%.*s}}' closes no open section",
+			       (int)nl, src + no);
 		loc_err(ps->errs, ps->name, src, ts, msg);
 		return;
 	}
 	top = &ps->stack[ps->depth - 1];
 	if (top->nl != nl || memcmp(src + top->no, src + no, nl) != 0) {
-		position(src, top->off, &line, &col);
-		snprintf(msg, sizeof(msg), "'{{/%.*s}}' does not match "
-			 "'{{#%.*s}}' opened at line %d, column %d", (int)nl,
-			 src + no, (int)top->nl, src + top->no, line, col);
+		struct pos at = position(src, top->off);
+
+		(void)snprintf(msg, sizeof(msg), "'{{/%.*s}}' does not match "
+			       "'{{#%.*s}}' opened at line %d, column %d",
+			       (int)nl, src + no, (int)top->nl, src + top->no,
+			       at.line, at.col);
 		loc_err(ps->errs, ps->name, src, ts, msg);
 		ps->depth--;    /* one mistake, one message */
 		return;
 	}
-	close = add_op(ps->t, OP_CLOSE, top->var, 0, 0);
+	close = add_op(ps->t, OP_CLOSE, top->var, no_text);
 	ps->t->ops[top->op].jump = close;   /* add_op may move ops */
 	ps->depth--;
 }
@@ -457,7 +474,6 @@ content_tag(struct parse *ps, char sig, size_t ts)
 {
 	const char *src = ps->t->src;
 	char msg[160];
-	int line, col;
 
 	if (!ps->layout) {
 		loc_err(ps->errs, ps->name, src, ts, "'{{content}}' is only "
@@ -475,15 +491,17 @@ content_tag(struct parse *ps, char sig, size_t ts)
 		return;
 	}
 	if (ps->ncontent++ > 0) {
-		position(src, ps->content_off, &line, &col);
-		snprintf(msg, sizeof(msg), "a second '{{content}}' (a layout "
-			 "holds exactly one; the first is at line %d, column "
-			 "%d)", line, col);
+		struct pos at = position(src, ps->content_off);
+
+		(void)snprintf(msg, sizeof(msg),
+			       "a second '{{content}}' (a layout holds "
+			       "exactly one; the first is at line %d, "
+			       "column %d)", at.line, at.col);
 		loc_err(ps->errs, ps->name, src, ts, msg);
 		return;
 	}
 	ps->content_off = ts;
-	add_op(ps->t, OP_CONTENT, -1, 0, 0);
+	add_op(ps->t, OP_CONTENT, -1, no_text);
 }
 
 /* Handles the tag at ts whose name is src[no, no + nl) with sigil sig
@@ -501,7 +519,7 @@ parse_tag(struct parse *ps, char sig, size_t ts, size_t no, size_t nl)
 		return;
 	}
 	if (sig == '/') {
-		close_section(ps, ts, no, nl);
+		close_section(ps, ts, (struct span){ no, nl });
 		return;
 	}
 	memcpy(var, src + no, nl);
@@ -516,13 +534,13 @@ parse_tag(struct parse *ps, char sig, size_t ts, size_t no, size_t nl)
 			break;
 	v = template_var_lookup(var);
 	if (i < nl) {
-		snprintf(msg, sizeof(msg), "bad variable name '%s'", var);
+		(void)snprintf(msg, sizeof(msg), "bad variable name '%s'", var);
 		loc_err(ps->errs, ps->name, src, no, msg);
 	} else if (v < 0) {
 		unknown_var(ps->errs, ps->name, src, no, var);
 	}
 	if (sig != '#') {
-		add_op(ps->t, OP_VAR, v, 0, 0);
+		add_op(ps->t, OP_VAR, v, no_text);
 		return;
 	}
 	/* Pushed even when unknown, so its closing tag still matches. */
@@ -531,7 +549,7 @@ parse_tag(struct parse *ps, char sig, size_t ts, size_t no, size_t nl)
 	ps->stack[ps->depth].off = ts;
 	ps->stack[ps->depth].no = no;
 	ps->stack[ps->depth].nl = nl;
-	ps->stack[ps->depth].op = add_op(ps->t, OP_OPEN, v, 0, 0);
+	ps->stack[ps->depth].op = add_op(ps->t, OP_OPEN, v, no_text);
 	ps->depth++;
 }
 
@@ -550,7 +568,8 @@ parse_all(struct parse *ps)
 
 		if (p == NULL) {
 			if (src[pos] != '\0')
-				add_op(ps->t, OP_TEXT, -1, pos, strlen(src + pos));
+				add_op(ps->t, OP_TEXT, -1,
+				       (struct span){ pos, strlen(src + pos) });
 			return;
 		}
 		ts = (size_t)(p - src);
@@ -583,7 +602,8 @@ parse_all(struct parse *ps)
 			te = le;
 		}
 		if (text_end > pos)
-			add_op(ps->t, OP_TEXT, -1, pos, text_end - pos);
+			add_op(ps->t, OP_TEXT, -1,
+			       (struct span){ pos, text_end - pos });
 		parse_tag(ps, sig, ts, no, nl);
 		pos = te;
 	}
@@ -624,8 +644,9 @@ parse_into(const char *src, const char *name, int layout, struct sbuf *errs)
 		const struct open_sec *o = &ps.stack[i - 1];
 		char msg[128];
 
-		snprintf(msg, sizeof(msg), "section '{{#%.*s}}' is not closed",
-			 (int)o->nl, src + o->no);
+		(void)snprintf(msg, sizeof(msg),
+			       "section '{{#%.*s}}' is not closed",
+			       (int)o->nl, src + o->no);
 		loc_err(errs, name, src, o->off, msg);
 	}
 	free(ps.stack);
@@ -709,6 +730,7 @@ template_expand(const struct template *t, enum template_escape esc,
 static int
 read_file(const char *path, char **out, struct sbuf *errs)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	FILE *f = fopen(path, "rb");
 	char *buf;
 	size_t n;
@@ -718,7 +740,8 @@ read_file(const char *path, char **out, struct sbuf *errs)
 	if (f == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		sb_errf(errs, "%s: %s", path, strerror(errno));
+		sb_errf(errs, "%s: %s", path, util_strerror(errno, ebuf,
+							    sizeof(ebuf)));
 		return -1;
 	}
 	buf = xmalloc(TEMPLATE_MAX_FILE + 1);
@@ -741,29 +764,43 @@ read_file(const char *path, char **out, struct sbuf *errs)
 	rc = 1;
 out:
 	free(buf);
-	fclose(f);
+	(void)fclose(f); /* read only: nothing to lose */
 	return rc;
 }
 
 /* Loads one file, the override's when present; a missing file is an
  * error only in English, which every other locale falls back to. */
+/* A path cut to the buffer would name another file: an error. */
+static int
+path_fits(int n, const char *dir, struct sbuf *errs)
+{
+	if (util_fits(n, PATH_BUF))
+		return 1;
+	sb_errf(errs, "%s: path too long", dir);
+	return 0;
+}
+
 static struct template *
 load_one(const char *dir, const char *odir, size_t l, size_t k, size_t p,
 	 struct sbuf *errs)
 {
-	char path[4096];
+	char path[PATH_BUF];
 	char *src = NULL;
 	struct template *t;
 	int rc = 0;
 
 	if (odir != NULL) {
-		snprintf(path, sizeof(path), "%s/%s/%s.%s", odir, locales[l],
-			 kinds[k], parts[p].ext);
+		if (!path_fits(snprintf(path, sizeof(path), "%s/%s/%s.%s", odir,
+					locales[l], kinds[k], parts[p].ext),
+			       odir, errs))
+			return NULL;
 		rc = read_file(path, &src, errs);
 	}
 	if (rc == 0) {
-		snprintf(path, sizeof(path), "%s/%s/%s.%s", dir, locales[l],
-			 kinds[k], parts[p].ext);
+		if (!path_fits(snprintf(path, sizeof(path), "%s/%s/%s.%s", dir,
+					locales[l], kinds[k], parts[p].ext),
+			       dir, errs))
+			return NULL;
 		rc = read_file(path, &src, errs);
 		if (rc == 0 && l == 0)
 			sb_errf(errs, "%s: missing (every English template "
@@ -782,19 +819,23 @@ load_one(const char *dir, const char *odir, size_t l, size_t k, size_t p,
 static struct template *
 load_layout(const char *dir, const char *odir, size_t l, struct sbuf *errs)
 {
-	char path[4096];
+	char path[PATH_BUF];
 	char *src = NULL;
 	struct template *t;
 	int rc = 0;
 
 	if (odir != NULL) {
-		snprintf(path, sizeof(path), "%s/%s/" LAYOUT_FILE, odir,
-			 locales[l]);
+		if (!path_fits(snprintf(path, sizeof(path),
+					"%s/%s/" LAYOUT_FILE,
+					odir, locales[l]), odir, errs))
+			return NULL;
 		rc = read_file(path, &src, errs);
 	}
 	if (rc == 0) {
-		snprintf(path, sizeof(path), "%s/%s/" LAYOUT_FILE, dir,
-			 locales[l]);
+		if (!path_fits(snprintf(path, sizeof(path),
+					"%s/%s/" LAYOUT_FILE,
+					dir, locales[l]), dir, errs))
+			return NULL;
 		rc = read_file(path, &src, errs);
 	}
 	if (rc <= 0)
@@ -826,13 +867,17 @@ check_override_names(const char *odir, struct sbuf *errs)
 	DIR *d;
 
 	for (l = 0; l < NLOCALES; l++) {
-		char path[4096];
+		char path[PATH_BUF];
 
-		snprintf(path, sizeof(path), "%s/%s", odir, locales[l]);
+		if (!path_fits(snprintf(path, sizeof(path), "%s/%s", odir,
+					locales[l]), odir, errs))
+			return;
 		d = opendir(path);
 		if (d == NULL)
 			continue;
-		while ((e = readdir(d)) != NULL) {
+		/* readdir_r is deprecated; glibc's readdir is safe on a
+		 * stream no other thread sees, as d here. */
+		while ((e = readdir(d)) != NULL) { // NOLINT(concurrency-mt-unsafe): d is local
 			const char *dot = strrchr(e->d_name, '.');
 			size_t i;
 			int ok = 0;

@@ -75,7 +75,8 @@ xasprintf(const char *fmt, ...)
 		fatal("xasprintf: bad format");
 	s = xmalloc((size_t)len + 1);
 	va_start(ap, fmt);
-	vsnprintf(s, (size_t)len + 1, fmt, ap);
+	/* Sized by the measuring call above: cannot be cut. */
+	(void)vsnprintf(s, (size_t)len + 1, fmt, ap);
 	va_end(ap);
 	return s;
 }

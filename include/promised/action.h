@@ -41,7 +41,7 @@ struct store;
 struct http_server;
 
 /* How far back a reply's short code is looked up: 7 days. */
-#define ACTION_CODE_WINDOW (7 * 86400)
+#define ACTION_CODE_WINDOW (INT64_C(7) * 86400)
 /* Snooze from a link or a reply without a duration: 30 minutes. */
 #define ACTION_SNOOZE_DEFAULT 1800
 /* Longest token action_token_new writes (plus the NUL). */

@@ -23,8 +23,9 @@ int64_t backoff_delay(const struct cfg_retry *r, int attempts,
 
 /* Decides what a temporary failure at now becomes for a row created at
  * created_at: 1 and *next_try_at (never past created_at + max_age) for a
- * retry, or 0 when the row is max_age old or older (dead). */
-int backoff_next(const struct cfg_retry *r, int attempts, int64_t created_at,
+ * retry, or 0 when the row is max_age old or older (dead).  created_at
+ * and now are apart so that the two instants cannot trade places. */
+int backoff_next(const struct cfg_retry *r, int64_t created_at, int attempts,
 		 int64_t retry_after, double u, int64_t now,
 		 int64_t *next_try_at);
 

@@ -138,7 +138,7 @@ struct cfg_templates {
 
 #define CFG_FEED_DEFAULT_EVERY 300
 #define CFG_FEED_MIN_EVERY 30
-#define CFG_FEED_DEFAULT_MAX_BYTES (16 * 1024 * 1024)
+#define CFG_FEED_DEFAULT_MAX_BYTES (INT64_C(16) * 1024 * 1024)
 #define CFG_HOLIDAYS_DEFAULT_EVERY 86400
 
 /* A calendar feed (feeds: NAME: ...), or a site's holiday calendar
@@ -174,8 +174,8 @@ struct cfg_feed {
 /* The HTTP listener (DESIGN.md §7).  Secret files are resolved like a
  * channel's (see struct cfg_channel) and must be readable at load. */
 #define CFG_HTTP_DEFAULT_LISTEN "127.0.0.1:8470"
-#define CFG_HTTP_DEFAULT_MAX_BODY (1024 * 1024)
-#define CFG_HTTP_DEFAULT_LINK_EXPIRY (7 * 86400)
+#define CFG_HTTP_DEFAULT_MAX_BODY (INT64_C(1024) * 1024)
+#define CFG_HTTP_DEFAULT_LINK_EXPIRY (INT64_C(7) * 86400)
 
 /* One key that signs or verifies one-click links. */
 struct cfg_signing_key {

@@ -73,12 +73,23 @@ int digest_run(struct store *st, const struct config *cfg,
 	       const struct digest_opts *o, int64_t now, size_t *queued,
 	       char *err, size_t errlen);
 
-/* Renders the digest of manager for site and period [from, to) at now:
- * *subject, *text and *html owned.  What digest_run sends. */
+/* A digest's period, [from, to) in UTC: one value, so that the two ends
+ * and now cannot be passed in each other's place. */
+struct digest_period {
+	int64_t from, to;
+};
+
+/* A rendered digest; every field owned. */
+struct digest_text {
+	char *subject, *text, *html;
+};
+
+/* Renders the digest of manager for site and period at now into *out.
+ * What digest_run sends. */
 int digest_render(struct store *st, const struct config *cfg,
 		  const struct digest_opts *o, const char *site,
-		  const char *manager, int64_t from, int64_t to, int64_t now,
-		  char **subject, char **text, char **html, char *err,
+		  const char *manager, struct digest_period period,
+		  int64_t now, struct digest_text *out, char *err,
 		  size_t errlen);
 
 #endif

@@ -44,12 +44,13 @@ struct netsend_done {
 typedef void (*netsend_done_fn)(void *cb_ctx, const struct netsend_done *d);
 
 /* Socket interest for the host loop: events is a mask of NETSEND_IN and
- * NETSEND_OUT; 0 means stop watching fd.  Besides curl's sockets this is
- * the mail thread's eventfd (NETSEND_IN, from the first email on), which
- * is reported back through netsend_on_fd like any other. */
-#define NETSEND_IN 1
-#define NETSEND_OUT 2
-typedef void (*netsend_watch_fn)(void *loop_ctx, int fd, int events);
+ * NETSEND_OUT (unsigned, as bit masks are, and so never mistaken for the
+ * fd next to it); 0 means stop watching fd.  Besides curl's sockets this
+ * is the mail thread's eventfd (NETSEND_IN, from the first email on),
+ * which is reported back through netsend_on_fd like any other. */
+#define NETSEND_IN 1u
+#define NETSEND_OUT 2u
+typedef void (*netsend_watch_fn)(void *loop_ctx, int fd, unsigned events);
 /* The one timer netsend needs: fire after timeout_ms; -1 disarms.  It is
  * one-shot: after it fired, netsend arms it again when it still needs it. */
 typedef void (*netsend_timer_fn)(void *loop_ctx, long timeout_ms);
@@ -119,7 +120,7 @@ int netsend_fetch(struct netsend *ns, const struct netsend_fetch_req *req,
 		  void *job_ctx, char *err, size_t errlen);
 
 /* The host loop reports readiness of a watched fd (events as above). */
-void netsend_on_fd(struct netsend *ns, int fd, int events);
+void netsend_on_fd(struct netsend *ns, int fd, unsigned events);
 /* The host loop reports that the requested timer fired. */
 void netsend_on_timeout(struct netsend *ns);
 /* Jobs queued or in flight. */

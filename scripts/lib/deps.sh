@@ -9,7 +9,7 @@ dpkg-dev file"
 PROMISED_TEST_DEPS="libcmocka-dev sqlite3 python3 python3-aiosmtpd python3-icalendar
 openssl strace libclang-rt-14-dev prometheus
 systemd procps chromium nodejs curl radicale faketime valgrind
-clang nginx-light man-db groff-base
+clang clang-tidy nginx-light man-db groff-base
 binutils util-linux"
 
 deps_missing() {

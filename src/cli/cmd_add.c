@@ -84,7 +84,7 @@ parse_args(struct cli *c, int argc, char **argv, struct add *a)
 	opts[NARGS + 1] = (struct option){ "json", no_argument, NULL, OPT_JSON };
 	opts[NARGS + 2] = (struct option){ "help", no_argument, NULL, 'h' };
 	opts[NARGS + 3] = (struct option){ NULL, 0, NULL, 0 };
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, ":h", opts)) != -1) {
 		if (opt >= OPT_BASE && opt < OPT_BASE + NARGS) {
 			free(a->v[opt - OPT_BASE]);
 			a->v[opt - OPT_BASE] = xstrdup(optarg);
@@ -110,7 +110,7 @@ from_file(struct add *a, enum arg file, enum arg into)
 
 	if (a->v[file] == NULL)
 		return 0;
-	snprintf(name, sizeof(name), "--%s", args[file].name);
+	(void)snprintf(name, sizeof(name), "--%s", args[file].name);
 	if (a->v[into]) {
 		cli_err("%s and --%s cannot both be given", name, args[into].name);
 		return EX_USAGE;
@@ -144,7 +144,7 @@ check_args(struct cli *c, struct add *a)
 	for (i = 0; i < A_TITLE_FILE; i++) {
 		if (a->v[i] == NULL)
 			continue;
-		snprintf(name, sizeof(name), "--%s", args[i].name);
+		(void)snprintf(name, sizeof(name), "--%s", args[i].name);
 		if (cli_check_text(name, a->v[i], args[i].max,
 				   args[i].multiline) != 0)
 			return EX_DATAERR;
@@ -300,8 +300,8 @@ store_it(struct cli *c, struct promise *p)
 		return cli_store_fail(rc, err);
 	cli_fmt_local(cli_tz(cli_site_of(c, p->site)), p->due_at, 1, due,
 		      sizeof(due));
-	snprintf(msg, sizeof(msg), "added promise %" PRId64 " (due %s)", p->id,
-		 due);
+	(void)snprintf(msg, sizeof(msg), "added promise %" PRId64 " (due %s)",
+		       p->id, due);
 	return cli_report_change(c, p->id, msg);
 }
 

@@ -56,7 +56,7 @@ begin(struct cli *c, int argc, char **argv, const struct option *opts,
 	int opt;
 
 	memset(ch, 0, sizeof(*ch));
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, ":h", opts)) != -1) {
 		if (opt < C_OUTCOME || opt > C_JSON)
 			return cli_bad_option(c, opt, argv);
 		take(c, ch, opt);
@@ -132,11 +132,12 @@ cli_cmd_done(struct cli *c, int argc, char **argv)
 		rc = store_get(c->st, ch.p.id, &after, ch.err, sizeof(ch.err));
 	cli_fmt_local(tz_of(c, &ch.p), ch.p.due_at, 1, due, sizeof(due));
 	if (after.outcome == OUTCOME_LATE)
-		snprintf(msg, sizeof(msg), "closed promise %" PRId64
-			 ": late (due was %s)", ch.p.id, due);
+		(void)snprintf(msg, sizeof(msg), "closed promise %" PRId64
+			       ": late (due was %s)", ch.p.id, due);
 	else
-		snprintf(msg, sizeof(msg), "closed promise %" PRId64 ": %s",
-			 ch.p.id, promise_outcome_name(after.outcome));
+		(void)snprintf(msg, sizeof(msg),
+			       "closed promise %" PRId64 ": %s",
+			       ch.p.id, promise_outcome_name(after.outcome));
 	promise_clear(&after);
 	return finish(c, &ch, rc, msg);
 }
@@ -153,7 +154,7 @@ cli_cmd_ack(struct cli *c, int argc, char **argv)
 	    (rc = not_closed(&ch)) != 0)
 		return rc;
 	rc = store_ack(c->st, ch.p.id, c->actor, c->now, ch.err, sizeof(ch.err));
-	snprintf(msg, sizeof(msg), "acked promise %" PRId64, ch.p.id);
+	(void)snprintf(msg, sizeof(msg), "acked promise %" PRId64, ch.p.id);
 	return finish(c, &ch, rc, msg);
 }
 
@@ -199,8 +200,8 @@ cli_cmd_snooze(struct cli *c, int argc, char **argv)
 	rc = store_snooze(c->st, ch.p.id, until, c->actor, c->now, ch.err,
 			  sizeof(ch.err));
 	cli_fmt_local(tz_of(c, &ch.p), until, 1, when, sizeof(when));
-	snprintf(msg, sizeof(msg), "snoozed promise %" PRId64 " until %s",
-		 ch.p.id, when);
+	(void)snprintf(msg, sizeof(msg), "snoozed promise %" PRId64 " until %s",
+		       ch.p.id, when);
 	return finish(c, &ch, rc, msg);
 }
 
@@ -241,8 +242,9 @@ cli_cmd_reassign(struct cli *c, int argc, char **argv)
 		return rc;
 	rc = store_reassign(c->st, ch.p.id, to->id, team, c->actor, c->now,
 			    ch.err, sizeof(ch.err));
-	snprintf(msg, sizeof(msg), "reassigned promise %" PRId64 " from %s to %s",
-		 ch.p.id, ch.p.owner ? ch.p.owner : "-", to->id);
+	(void)snprintf(msg, sizeof(msg),
+		       "reassigned promise %" PRId64 " from %s to %s",
+		       ch.p.id, ch.p.owner ? ch.p.owner : "-", to->id);
 	return finish(c, &ch, rc, msg);
 }
 
@@ -281,8 +283,8 @@ cli_cmd_renegotiate(struct cli *c, int argc, char **argv)
 	rc = store_renegotiate(c->st, ch.p.id, due, ch.reason, c->actor, c->now,
 			       ch.err, sizeof(ch.err));
 	cli_fmt_local(tz_of(c, &ch.p), ch.p.due_at, 1, was, sizeof(was));
-	snprintf(msg, sizeof(msg), "renegotiated promise %" PRId64
-		 ": due %s (was %s)", ch.p.id, now, was);
+	(void)snprintf(msg, sizeof(msg), "renegotiated promise %" PRId64
+		       ": due %s (was %s)", ch.p.id, now, was);
 	return finish(c, &ch, rc, msg);
 }
 
@@ -307,6 +309,6 @@ cli_cmd_reopen(struct cli *c, int argc, char **argv)
 	}
 	rc = store_reopen(c->st, ch.p.id, ch.reason, c->actor, c->now, ch.err,
 			  sizeof(ch.err));
-	snprintf(msg, sizeof(msg), "reopened promise %" PRId64, ch.p.id);
+	(void)snprintf(msg, sizeof(msg), "reopened promise %" PRId64, ch.p.id);
 	return finish(c, &ch, rc, msg);
 }

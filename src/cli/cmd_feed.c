@@ -16,7 +16,7 @@
 #include "promised/util.h"
 #include "promised/xmalloc.h"
 
-#define IMPORT_MAX_BYTES (64 * 1024 * 1024)
+#define IMPORT_MAX_BYTES ((size_t)64 * 1024 * 1024)
 
 enum { O_JSON = 1000, O_FEED, O_HERE, O_FULL };
 
@@ -99,7 +99,7 @@ cli_cmd_feeds(struct cli *c, int argc, char **argv)
 	size_t n = 0, i;
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, ":", opts)) != -1) {
 		if (opt != O_JSON)
 			return cli_bad_option(c, opt, argv);
 		c->json = 1;
@@ -186,7 +186,7 @@ cli_cmd_import(struct cli *c, int argc, char **argv)
 	char *data = NULL, actor[200];
 	int opt, toolong = 0, rc;
 
-	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, ":", opts)) != -1) {
 		if (opt == O_FEED)
 			feed = optarg;
 		else if (opt == O_JSON)
@@ -207,8 +207,8 @@ cli_cmd_import(struct cli *c, int argc, char **argv)
 	if (cli_read_file("FILE", file, IMPORT_MAX_BYTES, &data, &toolong) != 0)
 		return toolong ? EX_DATAERR : EX_NOINPUT;
 	memset(&rep, 0, sizeof(rep));
-	snprintf(actor, sizeof(actor), "%s (import into feed %s)", c->actor,
-		 feed);
+	(void)snprintf(actor, sizeof(actor), "%s (import into feed %s)",
+		       c->actor, feed);
 	rc = feedpoll_apply(c->cfg, c->st, fd, data, strlen(data), c->now,
 			    actor, &rep);
 	free(data);
@@ -236,7 +236,7 @@ cli_cmd_sync(struct cli *c, int argc, char **argv)
 	char err[512] = "";
 	int opt, here = 0, full = 0;
 
-	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, ":", opts)) != -1) {
 		switch (opt) {
 		case O_HERE: here = 1; break;
 		case O_FULL: full = 1; break;

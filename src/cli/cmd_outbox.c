@@ -54,7 +54,7 @@ cell(char *buf, size_t buflen, const char *s, size_t width)
 static void
 json_field(FILE *f, const char *key, const char *val)
 {
-	fprintf(f, ", \"%s\": ", key);
+	(void)fprintf(f, ", \"%s\": ", key);
 	cli_json_str(f, val);
 }
 
@@ -71,21 +71,21 @@ json_time(FILE *f, const char *key, int64_t t)
 static void
 print_row_json(FILE *f, const struct notification *n, int first)
 {
-	fprintf(f, "%s\n  {\"id\": %" PRId64 ", \"promise_id\": %" PRId64,
-		first ? "" : ",", n->id, n->promise_id);
+	(void)fprintf(f, "%s\n  {\"id\": %" PRId64 ", \"promise_id\": %" PRId64,
+		      first ? "" : ",", n->id, n->promise_id);
 	json_field(f, "state", notif_state_name(n->state));
 	json_field(f, "channel", n->channel);
 	json_field(f, "recipient", n->recipient);
 	json_field(f, "step", n->step);
-	fprintf(f, ", \"attempts\": %d, \"late\": %s", n->attempts,
-		n->late ? "true" : "false");
+	(void)fprintf(f, ", \"attempts\": %d, \"late\": %s", n->attempts,
+		      n->late ? "true" : "false");
 	json_time(f, "next_try_at", n->next_try_at);
 	json_time(f, "sent_at", n->sent_at);
 	json_field(f, "last_error", n->last_error);
 	json_field(f, "provider_id", n->provider_id);
 	json_field(f, "subject", n->subject);
 	json_field(f, "idem_key", n->idem_key);
-	fprintf(f, "}");
+	(void)fprintf(f, "}");
 }
 
 static void
@@ -96,9 +96,9 @@ print_table(FILE *f, const struct cli *c, const struct notification *arr,
 	char ch[64], rc[64], err[160], subj[256], when[64];
 	size_t i;
 
-	fprintf(f, "%-6s %-8s %-10s %-10s %8s  %-16s %-30s %s\n", "ID",
-		"STATE", "CHANNEL", "RECIPIENT", "ATTEMPTS", "NEXT TRY",
-		"LAST ERROR", "SUBJECT");
+	(void)fprintf(f, "%-6s %-8s %-10s %-10s %8s  %-16s %-30s %s\n", "ID",
+		      "STATE", "CHANNEL", "RECIPIENT", "ATTEMPTS", "NEXT TRY",
+		      "LAST ERROR", "SUBJECT");
 	for (i = 0; i < n; i++) {
 		const struct notification *r = &arr[i];
 		int waiting = r->state == NOTIF_PENDING ||
@@ -112,9 +112,10 @@ print_table(FILE *f, const struct cli *c, const struct notification *arr,
 			cli_fmt_local(tz, r->next_try_at, 0, when, sizeof(when));
 		else
 			util_strlcpy(when, "-", sizeof(when));
-		fprintf(f, "%-6" PRId64 " %-8s %-10s %-10s %8d  %-16s %-30s %s\n",
-			r->id, notif_state_name(r->state), ch, rc, r->attempts,
-			when, err, subj);
+		(void)fprintf(f,
+			      "%-6" PRId64 " %-8s %-10s %-10s %8d  %-16s "
+			      "%-30s %s\n", r->id, notif_state_name(r->state),
+			      ch, rc, r->attempts, when, err, subj);
 	}
 }
 
@@ -155,7 +156,7 @@ outbox_args(struct cli *c, int argc, char **argv, struct outbox_args *a)
 	enum notif_state st;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, ":", opts)) != -1) {
 		switch (opt) {
 		case O_STATE:
 			if (notif_state_parse(optarg, &st) != 0)
@@ -378,7 +379,7 @@ test_load_config(struct cli *c)
 		return 0;
 	cli_err("cannot load config %s:", c->config_path);
 	for (i = 0; i < errs.n; i++)
-		fprintf(stderr, "%s\n", errs.msg[i]);
+		(void)fprintf(stderr, "%s\n", errs.msg[i]);
 	config_errors_clear(&errs);
 	return EX_CONFIG;
 }
@@ -415,7 +416,9 @@ test_send(struct cli *c, const struct cfg_channel *ch,
 	}
 	printf("sending to %s through %s (%s)\n", m.rcpt, ch->name,
 	       m.subject ? m.subject : "");
-	fflush(stdout);
+	/* Shown before a slow send; main's final fflush and ferror catch
+	 * a failed write. */
+	(void)fflush(stdout);
 	rc = send_network(ch, &n, &m, c->now);
 out:
 	message_out_clear(&m);
@@ -437,7 +440,7 @@ cli_cmd_test_channel(struct cli *c, int argc, char **argv)
 	const char *to_id = NULL;
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, ":", opts)) != -1) {
 		if (opt != O_TO)
 			return cli_bad_option(c, opt, argv);
 		to_id = optarg;

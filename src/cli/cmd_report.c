@@ -38,7 +38,7 @@ report_args(struct cli *c, int argc, char **argv, struct report_args *a)
 	};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, ":", opts)) != -1) {
 		switch (opt) {
 		case O_FROM: a->from = optarg; break;
 		case O_TO: a->to = optarg; break;
@@ -91,11 +91,12 @@ static int
 parse_date(const char *opt, const char *s, const char *tz, int64_t *out,
 	   int *rc)
 {
-	int y, m, d, used = 0, y2, m2, d2;
+	int y, m, d, y2, m2, d2;
 	int64_t days;
 
-	if (!date_shaped(s) || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d,
-				      &used) != 3 || used != 10)
+	if (!date_shaped(s) || util_parse_digits(s, 4, &y) != 0 ||
+	    util_parse_digits(s + 5, 2, &m) != 0 ||
+	    util_parse_digits(s + 8, 2, &d) != 0)
 		return 0;
 	*rc = 0;
 	days = util_days_from_civil(y, m, d);

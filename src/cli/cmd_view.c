@@ -71,7 +71,7 @@ list_args(struct cli *c, int argc, char **argv, struct list_args *a)
 	};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, ":h", opts)) != -1) {
 		switch (opt) {
 		case L_OPEN: a->open = 1; break;
 		case L_ALL: a->all = 1; break;
@@ -117,12 +117,12 @@ cli_cmd_list(struct cli *c, int argc, char **argv)
 	if (rc != STORE_OK)
 		return cli_store_fail(rc, err);
 	if (c->json) {
-		fputc('[', stdout);
+		(void)fputc('[', stdout);
 		for (i = 0; i < n; i++) {
-			fputs(i ? ",\n" : "\n", stdout);
+			(void)fputs(i ? ",\n" : "\n", stdout);
 			cli_json_promise(stdout, c, &arr[i], NULL, 0, 0);
 		}
-		fputs(n ? "\n]\n" : "]\n", stdout);
+		(void)fputs(n ? "\n]\n" : "]\n", stdout);
 	} else if (n == 0) {
 		printf("no promises\n");
 	} else {
@@ -148,7 +148,7 @@ cli_cmd_show(struct cli *c, int argc, char **argv)
 	int opt, rc;
 
 	memset(&p, 0, sizeof(p));
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, ":h", opts)) != -1) {
 		if (opt != 'j')
 			return cli_bad_option(c, opt, argv);
 		c->json = 1;
@@ -164,7 +164,7 @@ cli_cmd_show(struct cli *c, int argc, char **argv)
 	}
 	if (c->json) {
 		cli_json_promise(stdout, c, &p, ev, nev, 1);
-		fputc('\n', stdout);
+		(void)fputc('\n', stdout);
 	} else {
 		cli_print_promise(stdout, c, &p, ev, nev);
 	}

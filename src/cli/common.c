@@ -17,13 +17,16 @@
 #include "promised/util.h"
 #include "promised/xmalloc.h"
 
+static void vmsg(const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 static void
 vmsg(const char *prefix, const char *fmt, va_list ap)
 {
 	char buf[1024];
 
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	fprintf(stderr, "promisectl: %s%s\n", prefix, buf);
+	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
+	(void)fprintf(stderr, "promisectl: %s%s\n", prefix, buf);
 }
 
 void
@@ -53,13 +56,16 @@ cli_usage_err(const struct cli *c, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (c->cmd == NULL)
-		fprintf(stderr, "promisectl: %s (see 'promisectl --help')\n", buf);
+		(void)fprintf(stderr,
+			      "promisectl: %s (see 'promisectl --help')\n", buf);
 	else
-		fprintf(stderr, "promisectl: %s: %s (see 'promisectl %s --help')\n",
-			c->cmd, buf, c->cmd);
+		(void)fprintf(stderr,
+			      "promisectl: %s: %s "
+			      "(see 'promisectl %s --help')\n",
+			      c->cmd, buf, c->cmd);
 	return EX_USAGE;
 }
 
@@ -127,6 +133,7 @@ int
 cli_read_file(const char *name, const char *path, size_t max, char **out,
 	      int *toolong)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	char *buf = NULL;
 	size_t n = 0;
@@ -134,7 +141,8 @@ cli_read_file(const char *name, const char *path, size_t max, char **out,
 
 	*toolong = 0;
 	if (f == NULL) {
-		cli_err("%s: cannot read %s: %s", name, path, strerror(errno));
+		cli_err("%s: cannot read %s: %s", name, path,
+			util_strerror(errno, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	/* One byte more than allowed tells "too long" without reading a
@@ -142,7 +150,8 @@ cli_read_file(const char *name, const char *path, size_t max, char **out,
 	buf = xmalloc(max + 2);
 	n = fread(buf, 1, max + 2, f);
 	if (ferror(f)) {
-		cli_err("%s: cannot read %s: %s", name, path, strerror(errno));
+		cli_err("%s: cannot read %s: %s", name, path,
+			util_strerror(errno, ebuf, sizeof(ebuf)));
 		goto out;
 	}
 	if (n > 0 && buf[n - 1] == '\n' && n <= max + 1)
@@ -161,7 +170,7 @@ cli_read_file(const char *name, const char *path, size_t max, char **out,
 out:
 	free(buf);
 	if (f && f != stdin)
-		fclose(f);
+		(void)fclose(f); /* read only: nothing to lose */
 	return rc;
 }
 

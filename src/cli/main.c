@@ -113,14 +113,15 @@ print_help(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: promisectl [--config FILE] [--db FILE] [--json] "
+	(void)fprintf(f,
+		      "usage: promisectl [--config FILE] [--db FILE] [--json] "
 		   "[--no-color] COMMAND [ARGS]\n"
 		   "       promisectl --help | --version\n\ncommands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
 		if (commands[i].summary != NULL)
-			fprintf(f, "  %-13s %s\n", commands[i].name,
-				commands[i].summary);
-	fprintf(f, "\n'promisectl COMMAND --help' shows the options of a "
+			(void)fprintf(f, "  %-13s %s\n", commands[i].name,
+				      commands[i].summary);
+	(void)fprintf(f, "\n'promisectl COMMAND --help' shows the options of a "
 		   "command.\nWHEN is e.g. \"tomorrow morning\", \"fri 16:00\", "
 		   "\"in 2h\", \"2026-12-04 17:00\".\n");
 }
@@ -151,7 +152,7 @@ unknown_command(const char *name)
 static void
 set_actor(struct cli *c)
 {
-	const char *env = getenv("PROMISED_ACTOR");
+	const char *env = util_getenv("PROMISED_ACTOR");
 	struct passwd pw, *res = NULL;
 	char buf[4096];
 
@@ -159,11 +160,14 @@ set_actor(struct cli *c)
 		util_strlcpy(c->actor, env, sizeof(c->actor));
 		return;
 	}
-	if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res)
-		snprintf(c->actor, sizeof(c->actor), "cli:%s", res->pw_name);
-	else
-		snprintf(c->actor, sizeof(c->actor), "cli:uid%lu",
-			 (unsigned long)getuid());
+	/* A cut user name would attribute changes to someone else:
+	 * fall back to the uid then. */
+	if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res &&
+	    snprintf(c->actor, sizeof(c->actor), "cli:%s", res->pw_name) <
+		    (int)sizeof(c->actor))
+		return;
+	(void)snprintf(c->actor, sizeof(c->actor), "cli:uid%lu",
+		       (unsigned long)getuid());
 }
 
 /* PROMISED_NOW (Unix seconds or YYYY-MM-DDTHH:MM:SSZ) pins the clock so
@@ -171,21 +175,15 @@ set_actor(struct cli *c)
 static int
 set_now(struct cli *c)
 {
-	const char *env = getenv("PROMISED_NOW");
-	int y, mo, d, h, mi, s, used = 0;
+	const char *env = util_getenv("PROMISED_NOW");
 
 	c->now = (int64_t)time(NULL);
 	if (env == NULL || *env == '\0')
 		return 0;
 	if (util_parse_int64(env, 0, INT64_C(253402300799), &c->now) == 0)
 		return 0;
-	if (sscanf(env, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi,
-		   &s, &used) == 6 && env[used] == '\0' && mo >= 1 &&
-	    mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && s < 61) {
-		c->now = util_days_from_civil(y, mo, d) * 86400 + h * 3600 +
-			 mi * 60 + s;
+	if (util_parse_utc(env, &c->now) == 0)
 		return 0;
-	}
 	cli_err("PROMISED_NOW '%s' is not Unix seconds or "
 		"YYYY-MM-DDTHH:MM:SSZ", env);
 	return EX_USAGE;
@@ -202,9 +200,10 @@ load_config(struct cli *c)
 		return 0;
 	cli_err("cannot load config %s:", c->config_path);
 	for (i = 0; i < errs.n; i++)
-		fprintf(stderr, "%s\n", errs.msg[i]);
+		(void)fprintf(stderr, "%s\n", errs.msg[i]);
 	if (errs.n == 0)
-		fprintf(stderr, "%s: unreadable or invalid\n", c->config_path);
+		(void)fprintf(stderr, "%s: unreadable or invalid\n",
+			      c->config_path);
 	config_errors_clear(&errs);
 	return EX_CONFIG;
 }
@@ -248,7 +247,7 @@ cmd_check_config(struct cli *c, int argc, char **argv)
 	};
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, ":h", opts)) != -1) {
 		if (opt != 'h')
 			return cli_bad_option(c, opt, argv);
 		printf("usage: promisectl %s\n", cli_usage(c->cmd));
@@ -281,7 +280,7 @@ global_options(struct cli *c, int argc, char **argv, int *first)
 	int opt;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:c:d:hV", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, "+:c:d:hV", opts)) != -1) {
 		switch (opt) {
 		case 'c': c->config_path = optarg; break;
 		case 'd': c->db_opt = optarg; break;
@@ -325,15 +324,16 @@ teardown(struct cli *c)
 int
 main(int argc, char **argv)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct cli c;
 	const struct command *k;
 	const char *env;
 	int first = 0, rc;
 
 	memset(&c, 0, sizeof(c));
-	env = getenv("PROMISED_CONFIG");
+	env = util_getenv("PROMISED_CONFIG");
 	c.config_path = env && *env ? env : CONFIG_DEFAULT_PATH;
-	env = getenv("PROMISED_DB");
+	env = util_getenv("PROMISED_DB");
 	c.db_opt = env && *env ? env : NULL;
 	rc = global_options(&c, argc, argv, &first);
 	if (rc >= 0)
@@ -357,8 +357,11 @@ main(int argc, char **argv)
 		rc = k->fn(&c, argc - first, argv + first);
 	}
 	teardown(&c);
-	if (fflush(stdout) != 0 && rc == 0) {
-		cli_err("cannot write output: %s", strerror(errno));
+	/* Output goes through stdio, whose error flag is sticky: every
+	 * (void) fputs/fprintf on stdout is checked here, once. */
+	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+		cli_err("cannot write output: %s", util_strerror(errno, ebuf,
+								 sizeof(ebuf)));
 		rc = EX_IOERR;
 	}
 	return rc;

@@ -4,6 +4,10 @@
  * `show` and the stable JSON of --json (written by hand: one escaping
  * function, RFC 8259).  Field names here are documented in
  * docs/man/promisectl.1.scd and must not change.
+ *
+ * Writes cast to (void): stdio's error flag is sticky, and promisectl's
+ * main checks fflush and ferror on stdout once at the end.  snprintf
+ * into the fixed buffers here only shapes what is shown.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,8 +31,8 @@ fmt_offset(int off, char *buf, size_t buflen)
 {
 	int a = off < 0 ? -off : off;
 
-	snprintf(buf, buflen, "%c%02d:%02d", off < 0 ? '-' : '+', a / 3600,
-		 (a % 3600) / 60);
+	(void)snprintf(buf, buflen, "%c%02d:%02d", off < 0 ? '-' : '+',
+		       a / 3600, (a % 3600) / 60);
 }
 
 void
@@ -44,12 +48,12 @@ cli_fmt_local(const char *tz, int64_t t, int longform, char *buf,
 	}
 	fmt_offset(l.utcoff, off, sizeof(off));
 	if (longform)
-		snprintf(buf, buflen, "%s %04d-%02d-%02d %02d:%02d %s",
-			 wdays[l.weekday], l.year, l.month, l.day, l.hour,
-			 l.min, off);
+		(void)snprintf(buf, buflen, "%s %04d-%02d-%02d %02d:%02d %s",
+			       wdays[l.weekday], l.year, l.month, l.day, l.hour,
+			       l.min, off);
 	else
-		snprintf(buf, buflen, "%s %02d-%02d %02d:%02d",
-			 wdays[l.weekday], l.month, l.day, l.hour, l.min);
+		(void)snprintf(buf, buflen, "%s %02d-%02d %02d:%02d",
+			       wdays[l.weekday], l.month, l.day, l.hour, l.min);
 }
 
 /* "2026-12-04T17:00:00+01:00" */
@@ -64,8 +68,8 @@ fmt_iso_local(const char *tz, int64_t t, char *buf, size_t buflen)
 		return;
 	}
 	fmt_offset(l.utcoff, off, sizeof(off));
-	snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02d%s", l.year,
-		 l.month, l.day, l.hour, l.min, l.sec, off);
+	(void)snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02d%s", l.year,
+		       l.month, l.day, l.hour, l.min, l.sec, off);
 }
 
 void
@@ -78,16 +82,16 @@ cli_fmt_relative(int64_t t, int64_t now, char *buf, size_t buflen)
 		util_strlcpy(buf, "now", buflen);
 		return;
 	}
-	if (a >= 2 * 86400)
-		snprintf(dur, sizeof(dur), "%" PRId64 "d", a / 86400);
-	else if (a >= 10 * 3600)
-		snprintf(dur, sizeof(dur), "%" PRId64 "h", a / 3600);
+	if (a >= INT64_C(2) * 86400)
+		(void)snprintf(dur, sizeof(dur), "%" PRId64 "d", a / 86400);
+	else if (a >= INT64_C(10) * 3600)
+		(void)snprintf(dur, sizeof(dur), "%" PRId64 "h", a / 3600);
 	else
 		util_format_duration(a - a % 60, dur, sizeof(dur));
 	if (d > 0)
-		snprintf(buf, buflen, "in %s", dur);
+		(void)snprintf(buf, buflen, "in %s", dur);
 	else
-		snprintf(buf, buflen, "%s late", dur);
+		(void)snprintf(buf, buflen, "%s late", dur);
 }
 
 /* ---- JSON ------------------------------------------------------------ */
@@ -98,34 +102,34 @@ cli_json_str(FILE *f, const char *s)
 	const unsigned char *p;
 
 	if (s == NULL) {
-		fputs("null", f);
+		(void)fputs("null", f);
 		return;
 	}
-	fputc('"', f);
+	(void)fputc('"', f);
 	for (p = (const unsigned char *)s; *p; p++) {
 		switch (*p) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\t': fputs("\\t", f); break;
+		case '"': (void)fputs("\\\"", f); break;
+		case '\\': (void)fputs("\\\\", f); break;
+		case '\n': (void)fputs("\\n", f); break;
+		case '\r': (void)fputs("\\r", f); break;
+		case '\t': (void)fputs("\\t", f); break;
 		default:
 			/* UTF-8 passes through; the store holds valid text. */
 			if (*p < 0x20 || *p == 0x7f)
-				fprintf(f, "\\u%04x", *p);
+				(void)fprintf(f, "\\u%04x", *p);
 			else
-				fputc(*p, f);
+				(void)fputc(*p, f);
 		}
 	}
-	fputc('"', f);
+	(void)fputc('"', f);
 }
 
 static void
 json_key(FILE *f, const char *key, int *first)
 {
-	fputs(*first ? "" : ",", f);
+	(void)fputs(*first ? "" : ",", f);
 	*first = 0;
-	fprintf(f, "\"%s\":", key);
+	(void)fprintf(f, "\"%s\":", key);
 }
 
 static void
@@ -143,7 +147,7 @@ json_ktime(FILE *f, const char *key, int64_t t, int *first)
 
 	json_key(f, key, first);
 	if (t == 0) {
-		fputs("null", f);
+		(void)fputs("null", f);
 		return;
 	}
 	util_format_utc(t, buf, sizeof(buf));
@@ -155,20 +159,20 @@ json_events(FILE *f, const struct event *ev, size_t nev)
 {
 	size_t i;
 
-	fputs(",\"events\":[", f);
+	(void)fputs(",\"events\":[", f);
 	for (i = 0; i < nev; i++) {
 		int first = 1;
 
-		fputs(i ? ",{" : "{", f);
+		(void)fputs(i ? ",{" : "{", f);
 		json_ktime(f, "at", ev[i].at, &first);
 		json_kstr(f, "kind", event_kind_name(ev[i].kind), &first);
 		json_kstr(f, "actor", ev[i].actor, &first);
 		json_kstr(f, "detail", ev[i].detail, &first);
 		json_ktime(f, "old_due", ev[i].old_due, &first);
 		json_ktime(f, "new_due", ev[i].new_due, &first);
-		fputc('}', f);
+		(void)fputc('}', f);
 	}
-	fputc(']', f);
+	(void)fputc(']', f);
 }
 
 void
@@ -179,17 +183,17 @@ cli_json_promise(FILE *f, const struct cli *c, const struct promise *p,
 	char buf[64];
 	int first = 1, cfirst = 1;
 
-	fprintf(f, "{\"id\":%" PRId64, p->id);
+	(void)fprintf(f, "{\"id\":%" PRId64, p->id);
 	first = 0;
 	json_kstr(f, "ref", p->ref, &first);
 	json_kstr(f, "title", p->title, &first);
 	json_kstr(f, "details", p->details, &first);
 	json_key(f, "customer", &first);
-	fputc('{', f);
+	(void)fputc('{', f);
 	json_kstr(f, "name", p->customer_name, &cfirst);
 	json_kstr(f, "phone", p->customer_phone, &cfirst);
 	json_kstr(f, "email", p->customer_email, &cfirst);
-	fputc('}', f);
+	(void)fputc('}', f);
 	json_kstr(f, "vehicle", p->vehicle, &first);
 	json_kstr(f, "vin", p->vin, &first);
 	json_kstr(f, "owner", p->owner, &first);
@@ -212,11 +216,11 @@ cli_json_promise(FILE *f, const struct cli *c, const struct promise *p,
 	json_ktime(f, "lapsed", p->lapsed_at, &first);
 	json_ktime(f, "next_step", p->next_step_at, &first);
 	json_key(f, "renegotiations", &first);
-	fprintf(f, "%d", p->renegotiations);
+	(void)fprintf(f, "%d", p->renegotiations);
 	json_kstr(f, "source", p->source, &first);
 	if (with_events)
 		json_events(f, ev, nev);
-	fputc('}', f);
+	(void)fputc('}', f);
 }
 
 /* ---- show ------------------------------------------------------------ */
@@ -228,13 +232,13 @@ field(FILE *f, const char *name, const char *val)
 
 	if (val == NULL || *val == '\0')
 		return;
-	fprintf(f, "%-14s", name);
+	(void)fprintf(f, "%-14s", name);
 	/* Continuation lines of multi-line text stay in the value column. */
 	while ((nl = strchr(val, '\n')) != NULL) {
-		fprintf(f, "%.*s\n%-14s", (int)(nl - val), val, "");
+		(void)fprintf(f, "%.*s\n%-14s", (int)(nl - val), val, "");
 		val = nl + 1;
 	}
-	fprintf(f, "%s\n", val);
+	(void)fprintf(f, "%s\n", val);
 }
 
 static void
@@ -246,7 +250,7 @@ time_field(FILE *f, const char *name, const char *tz, int64_t t,
 	if (t == 0)
 		return;
 	cli_fmt_local(tz, t, 1, buf, sizeof(buf));
-	snprintf(line, sizeof(line), "%s%s", buf, extra ? extra : "");
+	(void)snprintf(line, sizeof(line), "%s%s", buf, extra ? extra : "");
 	field(f, name, line);
 }
 
@@ -256,21 +260,22 @@ print_timeline(FILE *f, const char *tz, const struct event *ev, size_t nev)
 	char at[64], o[64], n[64];
 	size_t i;
 
-	fprintf(f, "\ntimeline:\n");
+	(void)fprintf(f, "\ntimeline:\n");
 	for (i = 0; i < nev; i++) {
 		cli_fmt_local(tz, ev[i].at, 1, at, sizeof(at));
-		fprintf(f, "  %s  %-12s  %-12s", at, event_kind_name(ev[i].kind),
-			ev[i].actor ? ev[i].actor : "-");
+		(void)fprintf(f, "  %s  %-12s  %-12s", at,
+			      event_kind_name(ev[i].kind),
+			      ev[i].actor ? ev[i].actor : "-");
 		/* Only a move of the due is shown; "created" says its due in
 		 * its detail. */
 		if (ev[i].old_due && ev[i].new_due) {
 			cli_fmt_local(tz, ev[i].old_due, 0, o, sizeof(o));
 			cli_fmt_local(tz, ev[i].new_due, 0, n, sizeof(n));
-			fprintf(f, "  due %s -> %s", o, n);
+			(void)fprintf(f, "  due %s -> %s", o, n);
 		}
 		if (ev[i].detail && *ev[i].detail)
-			fprintf(f, "  %s", ev[i].detail);
-		fputc('\n', f);
+			(void)fprintf(f, "  %s", ev[i].detail);
+		(void)fputc('\n', f);
 	}
 }
 
@@ -283,27 +288,28 @@ cli_print_promise(FILE *f, const struct cli *c, const struct promise *p,
 	const char *tz = cli_tz(site);
 	char buf[512], rel[64];
 
-	fprintf(f, "promise %" PRId64 "\n", p->id);
+	(void)fprintf(f, "promise %" PRId64 "\n", p->id);
 	field(f, "ref:", p->ref);
 	field(f, "title:", p->title);
 	if (p->state == PROMISE_CLOSED)
-		snprintf(buf, sizeof(buf), "closed (%s)",
-			 promise_outcome_name(p->outcome));
+		(void)snprintf(buf, sizeof(buf), "closed (%s)",
+			       promise_outcome_name(p->outcome));
 	else
 		util_strlcpy(buf, promise_state_name(p->state), sizeof(buf));
 	field(f, "state:", buf);
 	cli_fmt_relative(p->due_at, c->now, rel, sizeof(rel));
-	snprintf(buf, sizeof(buf), " (%s)", rel);
+	(void)snprintf(buf, sizeof(buf), " (%s)", rel);
 	time_field(f, "due:", tz, p->due_at,
 		   p->state == PROMISE_CLOSED ? NULL : buf);
 	time_field(f, "target:", tz, p->target_at, NULL);
-	snprintf(buf, sizeof(buf), "%s%s%s%s", p->owner ? p->owner : "-",
-		 owner && owner->name ? " (" : "",
-		 owner && owner->name ? owner->name : "",
-		 owner && owner->name ? ")" : "");
+	(void)snprintf(buf, sizeof(buf), "%s%s%s%s", p->owner ? p->owner : "-",
+		       owner && owner->name ? " (" : "",
+		       owner && owner->name ? owner->name : "",
+		       owner && owner->name ? ")" : "");
 	field(f, "owner:", buf);
 	field(f, "team:", p->team);
-	snprintf(buf, sizeof(buf), "%s (%s)", p->site ? p->site : "-", tz);
+	(void)snprintf(buf, sizeof(buf), "%s (%s)", p->site ? p->site : "-",
+		       tz);
 	field(f, "site:", buf);
 	field(f, "policy:", p->policy);
 	field(f, "customer:", p->customer_name);
@@ -316,12 +322,13 @@ cli_print_promise(FILE *f, const struct cli *c, const struct promise *p,
 	time_field(f, "updated:", tz, p->updated_at, NULL);
 	time_field(f, "acked:", tz, p->acked_at, NULL);
 	time_field(f, "snoozed till:", tz, p->snoozed_until, NULL);
-	snprintf(buf, sizeof(buf), " by %s", p->closed_by ? p->closed_by : "-");
+	(void)snprintf(buf, sizeof(buf), " by %s",
+		       p->closed_by ? p->closed_by : "-");
 	time_field(f, "closed:", tz, p->closed_at, buf);
 	time_field(f, "lapsed:", tz, p->lapsed_at, NULL);
 	time_field(f, "next step:", tz, p->next_step_at, NULL);
 	if (p->renegotiations) {
-		snprintf(buf, sizeof(buf), "%d", p->renegotiations);
+		(void)snprintf(buf, sizeof(buf), "%d", p->renegotiations);
 		field(f, "renegotiated:", buf);
 	}
 	field(f, "source:", p->source);
@@ -388,14 +395,14 @@ fill_row(const struct cli *c, const struct promise *p, struct row *r)
 	r->colour = 0;
 	if (!closed && p->due_at < c->now)
 		r->colour = 1;
-	else if (!closed && p->due_at - c->now <= 2 * 3600)
+	else if (!closed && p->due_at - c->now <= INT64_C(2) * 3600)
 		r->colour = 2;
 }
 
 static int
 use_colour(const struct cli *c)
 {
-	const char *nc = getenv("NO_COLOR");
+	const char *nc = util_getenv("NO_COLOR");
 
 	return !c->no_color && (nc == NULL || *nc == '\0') &&
 	       isatty(STDOUT_FILENO);
@@ -436,9 +443,9 @@ print_cell(FILE *f, const char *s, size_t w, int last, const char *on)
 {
 	size_t pad = w > u8_width(s) ? w - u8_width(s) : 0;
 
-	fprintf(f, "%s%s%s", on ? on : "", s, on ? "\033[0m" : "");
+	(void)fprintf(f, "%s%s%s", on ? on : "", s, on ? "\033[0m" : "");
 	if (!last)
-		fprintf(f, "%*s", (int)(pad + 2), "");
+		(void)fprintf(f, "%*s", (int)(pad + 2), "");
 }
 
 void
@@ -462,13 +469,13 @@ cli_print_table(FILE *f, const struct cli *c, const struct promise *arr,
 		fit_rows(rows, n, width);
 	for (j = 0; j < NCOL; j++)
 		print_cell(f, col_names[j], width[j], j == NCOL - 1, NULL);
-	fputc('\n', f);
+	(void)fputc('\n', f);
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < NCOL; j++)
 			print_cell(f, rows[i].cell[j], width[j], j == NCOL - 1,
 				   colour && j == COL_DUE ?
 				   colours[rows[i].colour] : NULL);
-		fputc('\n', f);
+		(void)fputc('\n', f);
 		for (j = 0; j < NCOL; j++)
 			free(rows[i].cell[j]);
 	}
@@ -497,7 +504,7 @@ cli_report_change(struct cli *c, int64_t id, const char *msg)
 		goto out;
 	}
 	cli_json_promise(stdout, c, &p, ev, nev, 1);
-	fputc('\n', stdout);
+	(void)fputc('\n', stdout);
 	rc = EX_OK;
 out:
 	event_free_array(ev, nev);

@@ -331,7 +331,7 @@ deliver_record(struct deliver *d, const struct job *j,
 	if (detail == NULL || *detail == '\0')
 		detail = "unknown error";
 	if (o == OUT_TEMP &&
-	    backoff_next(retry_of(d, j->channel), j->attempts, j->created_at,
+	    backoff_next(retry_of(d, j->channel), j->created_at, j->attempts,
 			 retry_after, backoff_uniform(&d->rng), from, &next)) {
 		state = NOTIF_RETRY;
 		log_warn("promise %" PRId64 ": notification %" PRId64 " to %s "
@@ -688,6 +688,7 @@ wants_templates(const struct config *cfg)
 static struct template_set *
 load_templates(const struct config *cfg)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	const char *dir = cfg->templates.dir;
 	struct template_set *set;
 	struct stat sb;
@@ -697,7 +698,8 @@ load_templates(const struct config *cfg)
 		return NULL;
 	if (dir == NULL || stat(dir, &sb) != 0) {
 		log_err("message templates: cannot read %s: %s",
-			dir != NULL ? dir : "(no folder)", strerror(errno));
+			dir != NULL ? dir : "(no folder)",
+			util_strerror(errno, ebuf, sizeof(ebuf)));
 		return NULL;
 	}
 	set = template_set_load(dir, cfg->templates.override, err,
@@ -832,7 +834,7 @@ deliver_take_answered(struct deliver *d)
 }
 
 void
-deliver_on_fd(struct deliver *d, int fd, int events)
+deliver_on_fd(struct deliver *d, int fd, unsigned events)
 {
 	netsend_on_fd(d->ns, fd, events);
 }

@@ -66,7 +66,7 @@ int deliver_take_answered(struct deliver *d);
 /* Why the last deliver_run returned -1 (for /healthz). */
 const char *deliver_last_error(const struct deliver *d);
 /* The loop's readiness reports for netsend's sockets and timer. */
-void deliver_on_fd(struct deliver *d, int fd, int events);
+void deliver_on_fd(struct deliver *d, int fd, unsigned events);
 void deliver_on_timeout(struct deliver *d);
 
 #endif

@@ -105,12 +105,13 @@ loop_block_signals(void)
 {
 	sigset_t set;
 
-	signal(SIGPIPE, SIG_IGN);
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		return -1;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
-	return sigprocmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
+	return pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
 }
 
 /* ---- Timers ------------------------------------------------------------ */
@@ -120,6 +121,7 @@ loop_block_signals(void)
 static void
 loop_arm(struct loop *lp)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct itimerspec its;
 	char err[512];
 	int64_t next = 0, at = 0, t;
@@ -160,7 +162,8 @@ loop_arm(struct loop *lp)
 	if (timerfd_settime(lp->stepfd,
 			    TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its,
 			    NULL) != 0) {
-		log_err("timerfd_settime: %s", strerror(errno));
+		log_err("timerfd_settime: %s", util_strerror(errno, ebuf,
+							     sizeof(ebuf)));
 		return;
 	}
 	lp->armed_ns = at;
@@ -178,6 +181,7 @@ loop_arm(struct loop *lp)
 static void
 loop_arm_tick(struct loop *lp)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct itimerspec its;
 	int64_t ns = 0;
 
@@ -190,7 +194,8 @@ loop_arm_tick(struct loop *lp)
 	its.it_value.tv_nsec = (long)(ns % NSEC);
 	its.it_interval = its.it_value;
 	if (timerfd_settime(lp->tickfd, 0, &its, NULL) != 0)
-		log_err("timerfd_settime (watchdog): %s", strerror(errno));
+		log_err("timerfd_settime (watchdog): %s",
+			util_strerror(errno, ebuf, sizeof(ebuf)));
 }
 
 /* ---- netsend's sockets and timer -------------------------------------- */
@@ -203,8 +208,9 @@ loop_net_data(int fd)
 
 /* netsend_watch_fn: adds, changes or removes a socket in the epoll set. */
 static void
-loop_net_watch(void *ctx, int fd, int events)
+loop_net_watch(void *ctx, int fd, unsigned events)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct loop *lp = ctx;
 	struct epoll_event ev;
 
@@ -223,7 +229,8 @@ loop_net_watch(void *ctx, int fd, int events)
 		return;
 	if (errno != ENOENT ||
 	    epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
-		log_err("epoll_ctl (socket %d): %s", fd, strerror(errno));
+		log_err("epoll_ctl (socket %d): %s", fd,
+			util_strerror(errno, ebuf, sizeof(ebuf)));
 }
 
 /* netsend_timer_fn: one relative timer; -1 disarms.  A zero value would
@@ -231,6 +238,7 @@ loop_net_watch(void *ctx, int fd, int events)
 static void
 loop_net_timer(void *ctx, long timeout_ms)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct loop *lp = ctx;
 	struct itimerspec its;
 
@@ -242,14 +250,15 @@ loop_net_timer(void *ctx, long timeout_ms)
 		its.it_value.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
 	}
 	if (timerfd_settime(lp->netfd, 0, &its, NULL) != 0)
-		log_err("timerfd_settime (network): %s", strerror(errno));
+		log_err("timerfd_settime (network): %s",
+			util_strerror(errno, ebuf, sizeof(ebuf)));
 }
 
 static void
 loop_on_net(struct loop *lp, const struct epoll_event *ev)
 {
 	int fd = (int)(uint32_t)(ev->data.u64 >> 32);
-	int events = 0;
+	unsigned events = 0;
 
 	if (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 		events |= NETSEND_IN;
@@ -314,8 +323,9 @@ loop_feed_observed(void *ctx, const char *name, int holidays,
 
 	if (lp->hd == NULL)
 		return;
-	snprintf(label, sizeof(label), "%s%s", holidays ? "holidays:" : "",
-		 name);
+	(void)snprintf(label, sizeof(label), "%s%s",
+		       holidays ? "holidays:" : "",
+		       name);
 	api_metrics_count_feed(httpd_metrics(lp->hd), label, result);
 }
 
@@ -684,6 +694,7 @@ loop_split_db(struct loop *lp, const char *path)
 static int
 loop_open_fds(struct loop *lp, char *err, size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	sigset_t set;
 	const char *what = "epoll";
 
@@ -721,7 +732,7 @@ loop_open_fds(struct loop *lp, char *err, size_t errlen)
 	return 0;
 fail:
 	util_seterr(err, errlen, "%s (%s): %s", what, lp->db_dir,
-		    strerror(errno));
+		    util_strerror(errno, ebuf, sizeof(ebuf)));
 	return -1;
 }
 
@@ -754,6 +765,7 @@ loop_health(void *ctx, char *reason, size_t reasonlen)
 static int
 loop_start_http(struct loop *lp, char *err, size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	if (httpd_section(lp->cfg) == NULL)
 		return 0;
 	lp->hd = httpd_new(lp->st, lp->cfg, loop_health, lp, err, errlen);
@@ -761,7 +773,7 @@ loop_start_http(struct loop *lp, char *err, size_t errlen)
 		return -1;
 	if (loop_add_fd(lp, httpd_fd(lp->hd), SRC_HTTP) != 0) {
 		util_seterr(err, errlen, "epoll_ctl (http): %s",
-			    strerror(errno));
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	deliver_set_http(lp->dl, httpd_metrics(lp->hd), httpd_links(lp->hd));
@@ -833,6 +845,7 @@ loop_http_wait(const struct loop *lp)
 int
 loop_run(struct loop *lp)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct epoll_event evs[32];
 	int i, n, pass = 1, http, wait_ms;
 
@@ -848,7 +861,8 @@ loop_run(struct loop *lp)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			log_err("epoll_wait: %s", strerror(errno));
+			log_err("epoll_wait: %s", util_strerror(errno, ebuf,
+								sizeof(ebuf)));
 			return -1;
 		}
 		http = n == 0 && wait_ms >= 0;

@@ -66,8 +66,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	enum log_level level;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:d:fl:h", long_opts, NULL)) !=
-	       -1) {
+	while ((c = util_getopt(argc, argv, "c:d:fl:h", long_opts)) != -1) {
 		switch (c) {
 		case OPT_CONFIG: o->config = optarg; break;
 		case OPT_DB: o->db = optarg; break;
@@ -75,30 +74,31 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_CHECK: o->check_only = 1; break;
 		case OPT_LEVEL:
 			if (log_parse_level(optarg, &level) != 0) {
-				fprintf(stderr, "promised: --log-level: unknown "
-					"level '%s'\n", optarg);
+				(void)fprintf(stderr,
+					      "promised: --log-level: unknown "
+					      "level '%s'\n", optarg);
 				return EX_USAGE;
 			}
 			log_set_level(level);
 			break;
-		case OPT_HELP: fputs(usage_text, stdout); return EX_OK;
+		case OPT_HELP: (void)fputs(usage_text, stdout); return EX_OK;
 		case OPT_VERSION:
 			return version_print(stdout, "promised") == 0 ?
 			       EX_OK : EX_IOERR;
-		default: fputs(usage_text, stderr); return EX_USAGE;
+		default: (void)fputs(usage_text, stderr); return EX_USAGE;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "promised: unexpected argument '%s'\n",
-			argv[optind]);
+		(void)fprintf(stderr, "promised: unexpected argument '%s'\n",
+			      argv[optind]);
 		return EX_USAGE;
 	}
 	if (o->config == NULL)
-		o->config = getenv("PROMISED_CONFIG");
+		o->config = util_getenv("PROMISED_CONFIG");
 	if (o->config == NULL || o->config[0] == '\0')
 		o->config = CONFIG_DEFAULT_PATH;
 	if (o->db == NULL) {
-		o->db = getenv("PROMISED_DB");
+		o->db = util_getenv("PROMISED_DB");
 		if (o->db != NULL && o->db[0] == '\0')
 			o->db = NULL;
 	}
@@ -118,13 +118,14 @@ load_config(const char *path, int to_log)
 		if (to_log)
 			log_err("%s", errs.msg[i]);
 		else
-			fprintf(stderr, "%s\n", errs.msg[i]);
+			(void)fprintf(stderr, "%s\n", errs.msg[i]);
 	}
 	if (cfg == NULL && errs.n == 0) {
 		if (to_log)
 			log_err("%s: cannot load the config", path);
 		else
-			fprintf(stderr, "%s: cannot load the config\n", path);
+			(void)fprintf(stderr, "%s: cannot load the config\n",
+				      path);
 	}
 	config_errors_clear(&errs);
 	return cfg;

@@ -93,22 +93,22 @@ test_max_age(void **state)
 	int64_t next = -1;
 
 	(void)state;
-	assert_int_equal(backoff_next(&defaults, 1, created, -1, 0.5,
+	assert_int_equal(backoff_next(&defaults, created, 1, -1, 0.5,
 				      created + 10, &next), 1);
 	assert_int_equal(next, created + 40);
 	/* Close to the deadline: one last try exactly at it. */
-	assert_int_equal(backoff_next(&defaults, 5, created, -1, 0.5,
+	assert_int_equal(backoff_next(&defaults, created, 5, -1, 0.5,
 				      created + 86390, &next), 1);
 	assert_int_equal(next, created + 86400);
 	/* A Retry-After beyond the deadline is cut to it as well. */
-	assert_int_equal(backoff_next(&defaults, 1, created, 999999, 0.5,
+	assert_int_equal(backoff_next(&defaults, created, 1, 999999, 0.5,
 				      created + 100, &next), 1);
 	assert_int_equal(next, created + 86400);
 	/* At or past the maximum age: dead. */
-	assert_int_equal(backoff_next(&defaults, 6, created, -1, 0.5,
+	assert_int_equal(backoff_next(&defaults, created, 6, -1, 0.5,
 				      created + 86400, &next), 0);
 	assert_int_equal(next, 0);
-	assert_int_equal(backoff_next(&defaults, 6, created, -1, 0.5,
+	assert_int_equal(backoff_next(&defaults, created, 6, -1, 0.5,
 				      created + 90000, &next), 0);
 }
 

@@ -439,16 +439,19 @@ static void
 test_content(void **state)
 {
 	struct fx *f = *state;
-	char *subject = NULL, *text = NULL, *html = NULL;
+	struct digest_period week = { utc(2026, 11, 22, 23, 0),
+				      utc(2026, 11, 29, 23, 0) };
+	struct digest_text out = { 0 };
+	const char *text;
 
 	seed(f);
 	assert_int_equal(digest_render(f->st, &f->cfg, &f->o, "ghent", "carol",
-				       utc(2026, 11, 22, 23, 0),
-				       utc(2026, 11, 29, 23, 0),
-				       utc(2026, 11, 30, 7, 0), &subject, &text,
-				       &html, f->err, sizeof(f->err)),
+				       week, utc(2026, 11, 30, 7, 0), &out,
+				       f->err, sizeof(f->err)),
 			 STORE_OK);
-	assert_string_equal(subject, "Promises kept: the week of 2026-11-23 "
+	text = out.text;
+	assert_string_equal(out.subject,
+			    "Promises kept: the week of 2026-11-23 "
 			    "(ghent)");
 	assert_non_null(strstr(text, "Hello Carol Lead,"));
 	assert_non_null(strstr(text, "from 2026-11-23 to 2026-11-29"));
@@ -461,11 +464,12 @@ test_content(void **state)
 	assert_non_null(strstr(text, "Old promise"));
 	assert_null(strstr(text, "US callback"));   /* not carol's team */
 	assert_null(strstr(text, "Team us"));
-	assert_non_null(strstr(html, "Lapsed brakes"));
-	assert_non_null(strstr(html, "<b style=\"font-size:20px\">33%</b>"));
-	free(subject);
-	free(text);
-	free(html);
+	assert_non_null(strstr(out.html, "Lapsed brakes"));
+	assert_non_null(strstr(out.html,
+			       "<b style=\"font-size:20px\">33%</b>"));
+	free(out.subject);
+	free(out.text);
+	free(out.html);
 }
 
 static void

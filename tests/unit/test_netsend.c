@@ -231,7 +231,7 @@ on_done(void *cb_ctx, const struct netsend_done *d)
  * timer, as the daemon's epoll loop does. */
 struct hostloop {
 	int fd[32];
-	int ev[32];
+	unsigned ev[32];
 	size_t n;
 	int64_t deadline;    /* ms, -1: disarmed */
 	int timer_calls;
@@ -249,7 +249,7 @@ now_ms(void)
 }
 
 static void
-hl_watch(void *ctx, int fd, int events)
+hl_watch(void *ctx, int fd, unsigned events)
 {
 	size_t i;
 
@@ -314,7 +314,7 @@ hl_run_until(struct netsend *ns, int64_t limit_ms, const int *until)
 			wait = hl.deadline > now_ms() ? (int)(hl.deadline - now_ms()) : 0;
 		assert_true(poll(p, n, wait) >= 0);
 		for (i = 0; i < n; i++) {
-			int ev = 0;
+			unsigned ev = 0;
 
 			if (p[i].revents & (POLLIN | POLLHUP | POLLERR))
 				ev |= NETSEND_IN;
