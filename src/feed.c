@@ -224,7 +224,8 @@ scan_copy(struct scan *s, const char *q, const char *nl, size_t n)
 	}
 	for (; q < nl; q++)
 		if (n + 1 < s->cap && *q != '\r')
-			s->line[n++] = *q == '\0' ? ' ' : *q;
+			/* ?: promotes its char arms to int. */
+			s->line[n++] = (char)(*q == '\0' ? ' ' : *q);
 	return n;
 }
 
@@ -1632,6 +1633,7 @@ feed_parse_fd(int fd, const struct feed_opts *o, int64_t now,
 	      feed_item_fn cb, void *ctx, struct feed_stats *st, char *err,
 	      size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct stat sb;
 	void *map;
 	size_t len;
@@ -1651,7 +1653,8 @@ feed_parse_fd(int fd, const struct feed_opts *o, int64_t now,
 	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
 		util_seterr(err, errlen, "feed %s: cannot map the answer: %s",
-			    o != NULL ? o->name : "?", strerror(errno));
+			    o != NULL ? o->name : "?",
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	(void)madvise(map, len, MADV_SEQUENTIAL);
@@ -1733,7 +1736,7 @@ feed_lib_version(void)
 {
 	static char buf[32];
 
-	snprintf(buf, sizeof(buf), "%d.%d.%d", ICAL_MAJOR_VERSION,
-		 ICAL_MINOR_VERSION, ICAL_PATCH_VERSION);
+	(void)snprintf(buf, sizeof(buf), "%d.%d.%d", ICAL_MAJOR_VERSION,
+		       ICAL_MINOR_VERSION, ICAL_PATCH_VERSION);
 	return buf;
 }

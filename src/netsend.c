@@ -535,7 +535,7 @@ on_header(char *data, size_t size, size_t nitems, void *userp)
  * the thread: the only way out of curl's blocking wait for the reply to
  * the end of DATA, which calls this about once a second. */
 static int
-on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, // NOLINT(bugprone-easily-swappable-parameters): libcurl's signature
 	    curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct netsend *ns = clientp;
@@ -1112,6 +1112,7 @@ classify_http(struct ns_job *job, CURLcode rc, long code)
 static enum netsend_result
 classify_fetch(struct ns_job *job, CURLcode rc, long code)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	if ((rc == CURLE_WRITE_ERROR && job->too_big) ||
 	    rc == CURLE_FILESIZE_EXCEEDED) {
 		(void)snprintf(job->detail, sizeof(job->detail),
@@ -1119,8 +1120,10 @@ classify_fetch(struct ns_job *job, CURLcode rc, long code)
 		return NETSEND_PERMANENT;
 	}
 	if (rc == CURLE_WRITE_ERROR && job->sink_errno != 0) {
-		snprintf(job->detail, sizeof(job->detail), "cannot keep the "
-			 "answer: %s", strerror(job->sink_errno));
+		(void)snprintf(job->detail, sizeof(job->detail), "cannot keep "
+			       "the answer: %s",
+			       util_strerror(job->sink_errno, ebuf,
+					     sizeof(ebuf)));
 		return NETSEND_RETRY;
 	}
 	if (rc == CURLE_TOO_MANY_REDIRECTS) {
@@ -1521,8 +1524,8 @@ mailer_queue(struct ns_mailer *w, struct ns_mail *m)
 	}
 	job_free(job);
 	m->result = NETSEND_RETRY;
-	snprintf(m->detail, sizeof(m->detail),
-		 "channel %s: cannot set up the transfer", m->ch.name);
+	(void)snprintf(m->detail, sizeof(m->detail),
+		       "channel %s: cannot set up the transfer", m->ch.name);
 	mailer_answer(w, m);
 }
 
@@ -1583,13 +1586,15 @@ mailer_main(void *arg)
 static int
 mailer_start(struct netsend *ns, char *err, size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct ns_mailer *w = xcalloc(1, sizeof(*w));
 	sigset_t all, old;
 	int rc;
 
 	w->donefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->donefd < 0) {
-		util_seterr(err, errlen, "eventfd: %s", strerror(errno));
+		util_seterr(err, errlen, "eventfd: %s",
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		goto fail;
 	}
 	w->engine = netsend_new(NULL, NULL, NULL, mailer_on_done, w, err,
@@ -1604,7 +1609,7 @@ mailer_start(struct netsend *ns, char *err, size_t errlen)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		util_seterr(err, errlen, "cannot start the mail thread: %s",
-			    strerror(rc));
+			    util_strerror(rc, ebuf, sizeof(ebuf)));
 		pthread_mutex_destroy(&w->lock);
 		goto fail;
 	}

@@ -221,6 +221,7 @@ int
 store_sqlerr(struct store *st, int src, const char *what, char *err,
 	     size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	const char *path = st != NULL ? st->path : "?";
 	const char *msg = st != NULL && st->db != NULL ?
 			  sqlite3_errmsg(st->db) : sqlite3_errstr(src);
@@ -253,14 +254,15 @@ store_sqlerr(struct store *st, int src, const char *what, char *err,
 	if ((src & 0xff) == SQLITE_IOERR && st != NULL &&
 	    access(st->path, W_OK) != 0 && (errno == EROFS || errno == EACCES)) {
 		util_seterr(err, errlen, "database %s is read-only (%s) while "
-			    "%s", path, strerror(errno), what);
+			    "%s", path,
+			    util_strerror(errno, ebuf, sizeof(ebuf)), what);
 		return STORE_READONLY;
 	}
 	if (sys != 0 && ((src & 0xff) == SQLITE_IOERR ||
 			 (src & 0xff) == SQLITE_FULL ||
 			 (src & 0xff) == SQLITE_CANTOPEN)) {
 		util_seterr(err, errlen, "database %s: %s (%s) while %s", path,
-			    msg, strerror(sys), what);
+			    msg, util_strerror(sys, ebuf, sizeof(ebuf)), what);
 		return sys == EROFS ? STORE_READONLY : STORE_ERR;
 	}
 	util_seterr(err, errlen, "database %s: %s while %s", path, msg, what);

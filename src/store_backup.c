@@ -44,6 +44,7 @@ static int
 check_target(const struct store *st, const char *path, const char *dir,
 	     char *err, size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct stat ts, ds;
 
 	if (stat(path, &ts) == 0 && stat(st->path, &ds) == 0 &&
@@ -63,7 +64,7 @@ check_target(const struct store *st, const char *path, const char *dir,
 		util_seterr(err, errlen, "cannot back up to %s: folder %s %s%s",
 			    path, dir, errno == ENOENT ? "does not exist" :
 			    "cannot be read: ", errno == ENOENT ? "" :
-			    strerror(errno));
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		return STORE_READONLY;
 	}
 	if (!S_ISDIR(ds.st_mode)) {
@@ -73,7 +74,8 @@ check_target(const struct store *st, const char *path, const char *dir,
 	}
 	if (access(dir, W_OK | X_OK) != 0) {
 		util_seterr(err, errlen, "cannot back up to %s: folder %s is "
-			    "not writable (%s)", path, dir, strerror(errno));
+			    "not writable (%s)", path, dir,
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		return STORE_READONLY;
 	}
 	return STORE_OK;
@@ -202,17 +204,20 @@ static int
 publish(int fd, const char *tmp, const char *path, const char *dir,
 	char *err, size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	int dfd;
 
 	if (fsync(fd) != 0) {
 		util_seterr(err, errlen, "cannot back up to %s: syncing %s: "
-			    "%s", path, tmp, strerror(errno));
+			    "%s", path, tmp,
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		return STORE_ERR;
 	}
 	if (move_noreplace(tmp, path) != 0) {
 		util_seterr(err, errlen, "cannot back up to %s: %s", path,
 			    errno == EEXIST ? "the file appeared while the "
-			    "backup ran (not overwritten)" : strerror(errno));
+			    "backup ran (not overwritten)" :
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		return errno == EEXIST ? STORE_CONFLICT : STORE_ERR;
 	}
 	/* The rename itself is durable once the folder is synced. */
@@ -242,6 +247,7 @@ int
 store_backup(struct store *st, const char *path,
 	     struct store_backup_info *info, char *err, size_t errlen)
 {
+	char ebuf[UTIL_STRERROR_LEN];
 	struct store_backup_info got = { 0, 0 };
 	char *dir = folder_of(path), *tmp = NULL;
 	sqlite3 *dst = NULL;
@@ -256,7 +262,7 @@ store_backup(struct store *st, const char *path,
 	if (fd < 0) {
 		util_seterr(err, errlen, "cannot back up to %s: cannot create "
 			    "a file in folder %s: %s", path, dir,
-			    strerror(errno));
+			    util_strerror(errno, ebuf, sizeof(ebuf)));
 		rc = errno == EACCES || errno == EROFS || errno == EPERM ?
 		     STORE_READONLY : STORE_ERR;
 		goto out;

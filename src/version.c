@@ -26,9 +26,11 @@ version_get(void)
 int
 version_print(FILE *f, const char *prog)
 {
-	fprintf(f, "%s %s\nsqlite %s, libical %s, libcurl %s, libyaml %s\n",
-		prog, version_get(), store_lib_version(), feed_lib_version(),
-		netsend_lib_version(), config_lib_version());
+	/* The error flag is sticky: checked once, after the flush below. */
+	(void)fprintf(f, "%s %s\nsqlite %s, libical %s, libcurl %s, "
+		      "libyaml %s\n", prog, version_get(), store_lib_version(),
+		      feed_lib_version(), netsend_lib_version(),
+		      config_lib_version());
 	/* Flushed here: the programs exit right after, and a full disk or
 	 * a closed pipe must show in the exit code. */
 	if (fflush(f) != 0 || ferror(f))

@@ -10,6 +10,7 @@
 #include <sysexits.h>
 
 #include "cli.h"
+#include "promised/util.h"
 
 enum { O_JSON = 1000 };
 
@@ -38,7 +39,7 @@ cli_cmd_backup(struct cli *c, int argc, char **argv)
 	char err[1024] = "";
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	while ((opt = util_getopt(argc, argv, ":", opts)) != -1) {
 		if (opt != O_JSON)
 			return cli_bad_option(c, opt, argv);
 		c->json = 1;
