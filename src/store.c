@@ -324,11 +324,29 @@ out:
 int
 store_begin(struct store *st, char *err, size_t errlen)
 {
-	int src = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	int src = sqlite3_exec(st->db, st->in_batch ? "SAVEPOINT change" :
+			       "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
 	if (src != SQLITE_OK)
 		return store_sqlerr(st, src, "starting a write", err, errlen);
 	return STORE_OK;
+}
+
+/* The end of one change inside a batch: kept, or undone alone. */
+static int
+end_savepoint(struct store *st, int rc, char *err, size_t errlen)
+{
+	int src;
+
+	if (rc == STORE_OK) {
+		src = sqlite3_exec(st->db, "RELEASE change", NULL, NULL, NULL);
+		if (src == SQLITE_OK)
+			return STORE_OK;
+		rc = store_sqlerr(st, src, "keeping a change", err, errlen);
+	}
+	(void)sqlite3_exec(st->db, "ROLLBACK TO change; RELEASE change", NULL,
+			   NULL, NULL);
+	return rc;
 }
 
 int
@@ -336,6 +354,8 @@ store_end(struct store *st, int rc, char *err, size_t errlen)
 {
 	int src;
 
+	if (st->in_batch)
+		return end_savepoint(st, rc, err, errlen);
 	if (rc == STORE_OK) {
 		src = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 		if (src == SQLITE_OK)
@@ -343,8 +363,34 @@ store_end(struct store *st, int rc, char *err, size_t errlen)
 		rc = store_sqlerr(st, src, "committing", err, errlen);
 	}
 	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
+}
+
+int
+store_batch_begin(struct store *st, char *err, size_t errlen)
+{
+	int rc;
+
+	if (st->in_batch) {
+		util_seterr(err, errlen, "a batch is already open");
+		return STORE_ERR;
+	}
+	rc = store_begin(st, err, errlen);
+	if (rc == STORE_OK)
+		st->in_batch = 1;
+	return rc;
+}
+
+int
+store_batch_end(struct store *st, int rc, char *err, size_t errlen)
+{
+	if (!st->in_batch) {
+		util_seterr(err, errlen, "no batch is open");
+		return STORE_ERR;
+	}
+	st->in_batch = 0;
+	return store_end(st, rc, err, errlen);
 }
 
 int

@@ -19,6 +19,9 @@ struct store {
 	/* Kept prepared for the life of the handle: store_load and store_save
 	 * run once per promise in whole-table passes. */
 	sqlite3_stmt *load_stmt;
+	/* Inside store_batch_begin/end: each change is a savepoint of the
+	 * batch's one transaction. */
+	int in_batch;
 	sqlite3_stmt *save_stmt;
 	/* store_event_add: a feed sync writes one event per promise. */
 	sqlite3_stmt *event_stmt;
@@ -31,7 +34,8 @@ int store_sqlerr(struct store *st, int src, const char *what, char *err,
 /* Prepares static SQL; STORE_OK or a mapped error. */
 int store_prepare(struct store *st, const char *sql, sqlite3_stmt **out,
 		  char *err, size_t errlen);
-/* BEGIN IMMEDIATE; STORE_OK or STORE_BUSY/STORE_READONLY/STORE_ERR. */
+/* BEGIN IMMEDIATE (a savepoint inside a batch); STORE_OK or
+ * STORE_BUSY/STORE_READONLY/STORE_ERR. */
 int store_begin(struct store *st, char *err, size_t errlen);
 /* COMMIT when rc is STORE_OK, else ROLLBACK; returns the final rc. */
 int store_end(struct store *st, int rc, char *err, size_t errlen);

@@ -140,6 +140,15 @@ int store_next_wake(struct store *st, int64_t *out, char *err, size_t errlen);
 int store_due_promises(struct store *st, int64_t now, size_t limit,
 		       int64_t **ids, size_t *n, char *err, size_t errlen);
 
+/* A batch: the changes made until store_batch_end share one transaction,
+ * so many of them cost one commit (one fsync) instead of one each.  Each
+ * change inside is still all-or-nothing on its own (a savepoint); the
+ * batch's commit makes them all durable at once, or none of them when it
+ * fails (rc other than STORE_OK rolls the whole batch back).  Nothing
+ * outside the batch may write through the same handle meanwhile. */
+int store_batch_begin(struct store *st, char *err, size_t errlen);
+int store_batch_end(struct store *st, int rc, char *err, size_t errlen);
+
 /* What firing the due steps of one promise changes, applied in one
  * transaction: notifications inserted (a duplicate idem_key is skipped,
  * so a step can never be queued twice), one reminded/escalated event per

@@ -60,11 +60,13 @@ struct unrec {
 	enum notif_state state;
 	int64_t next_at, at;
 	char *detail, *provider; /* NULL: none */
+	int gone;                /* its row is gone or no longer sending */
 };
 
 struct deliver {
 	struct unrec *unrec;     /* answers still to be recorded */
 	size_t nunrec;
+	int batching;            /* answers wait for batch_flush */
 	char lasterr[256];       /* why the last run failed */
 	struct store *st;
 	struct escalate *esc;
@@ -314,6 +316,46 @@ unrec_flush(struct deliver *d)
 	return 0;
 }
 
+/* Writes the kept answers in one transaction: the answers that come in
+ * together cost one commit (one fsync) instead of one each.  When the
+ * store refuses, all of them stay kept for the next try. */
+static void
+batch_flush(struct deliver *d)
+{
+	struct unrec *u;
+	char err[512] = "";
+	int rc;
+
+	if (d->unrec == NULL)
+		return;
+	rc = store_batch_begin(d->st, err, sizeof(err));
+	if (rc != STORE_OK)
+		goto kept;
+	for (u = d->unrec; rc == STORE_OK && u != NULL; u = u->next) {
+		rc = deliver_persist(d, u->j, u->state, u->next_at, u->detail,
+				     u->provider, u->at, err, sizeof(err));
+		u->gone = rc != STORE_OK && !transient(rc);
+		if (u->gone)
+			rc = STORE_OK;   /* only that one is dropped */
+	}
+	rc = store_batch_end(d->st, rc, err, sizeof(err));
+kept:
+	if (rc != STORE_OK) {
+		log_err("%zu answer(s) not recorded yet: %s", d->nunrec, err);
+		util_seterr(d->lasterr, sizeof(d->lasterr), "%zu answer(s) "
+			    "not recorded: %s", d->nunrec, err);
+		return;
+	}
+	while ((u = d->unrec) != NULL) {
+		if (u->gone)
+			log_err("notification %" PRId64 ": result dropped: its "
+				"row is gone or no longer sending", u->j->id);
+		d->unrec = u->next;
+		d->nunrec--;
+		unrec_free(u);
+	}
+}
+
 /* Turns one answer into sent, retry or dead (and the fallback). */
 static void
 deliver_record(struct deliver *d, const struct job *j,
@@ -354,6 +396,11 @@ deliver_record(struct deliver *d, const struct job *j,
 		detail = NULL;
 	if (provider != NULL && *provider == '\0')
 		provider = NULL;
+	if (d->batching) {
+		/* Written with the other answers of this batch. */
+		unrec_add(d, j, state, next, detail, provider, now);
+		return;
+	}
 	rc = deliver_persist(d, j, state, next, detail, provider, now, serr,
 			     sizeof(serr));
 	if (transient(rc)) {
@@ -642,8 +689,13 @@ deliver_run(struct deliver *d, int64_t now)
 				    "claim notifications: %s", err);
 			return -1;
 		}
+		/* Answers that come at once (log, maildir, a failed
+		 * hand-over) are written together. */
+		d->batching = 1;
 		for (i = 0; i < n; i++)
 			send_one(d, &arr[i], now);
+		d->batching = 0;
+		batch_flush(d);
 		notification_free_array(arr, n);
 		if (n < limit)
 			break;
@@ -836,11 +888,17 @@ deliver_take_answered(struct deliver *d)
 void
 deliver_on_fd(struct deliver *d, int fd, unsigned events)
 {
+	d->batching = 1;
 	netsend_on_fd(d->ns, fd, events);
+	d->batching = 0;
+	batch_flush(d);
 }
 
 void
 deliver_on_timeout(struct deliver *d)
 {
+	d->batching = 1;
 	netsend_on_timeout(d->ns);
+	d->batching = 0;
+	batch_flush(d);
 }

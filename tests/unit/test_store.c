@@ -1199,6 +1199,76 @@ test_fire_once(void **state)
 				    sizeof(f->err)), STORE_CONFLICT);
 }
 
+/* Outbox rows of promise id. */
+static size_t
+count_notifs(struct fx *f, int64_t id)
+{
+	struct notification *out = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_outbox_list(f->st, -1, id, 0, &out, &n, f->err,
+					   sizeof(f->err)), STORE_OK);
+	notification_free_array(out, n);
+	return n;
+}
+
+/* A batch commits its changes together; a change that fails inside it
+ * is undone alone; a batch ended with an error keeps nothing. */
+static void
+test_batch(void **state)
+{
+	struct fx *f = *state;
+	int64_t a = add_simple(f, "alice", T0 + HOUR);
+	int64_t b = add_simple(f, "bob", T0 + HOUR);
+	struct notification ns[1];
+	struct store_fire fire = { .notifs = ns, .nnotifs = 1,
+				   .fired_through = T0 + HOUR,
+				   .kind = EVENT_REMINDED };
+	struct promise g;
+
+	notif(&ns[0], "ka", "alice", "mail");
+	assert_int_equal(store_batch_begin(f->st, f->err, sizeof(f->err)),
+			 STORE_OK);
+	/* No batch inside a batch. */
+	assert_int_equal(store_batch_begin(f->st, f->err, sizeof(f->err)),
+			 STORE_ERR);
+	assert_int_equal(store_fire(f->st, a, &fire, T0 + HOUR, f->err,
+				    sizeof(f->err)), STORE_OK);
+	/* Fails inside the batch (no such promise): the other stays. */
+	assert_int_equal(store_fire(f->st, 999, &fire, T0 + HOUR, f->err,
+				    sizeof(f->err)), STORE_NOTFOUND);
+	notif(&ns[0], "kb", "bob", "mail");
+	assert_int_equal(store_fire(f->st, b, &fire, T0 + HOUR, f->err,
+				    sizeof(f->err)), STORE_OK);
+	assert_int_equal(store_batch_end(f->st, STORE_OK, f->err,
+					 sizeof(f->err)), STORE_OK);
+	assert_int_equal(store_batch_end(f->st, STORE_OK, f->err,
+					 sizeof(f->err)), STORE_ERR);
+	/* Durable: seen through a fresh handle. */
+	reopen(f);
+	assert_int_equal(count_notifs(f, a), 1);
+	assert_int_equal(count_notifs(f, b), 1);
+
+	/* Ended with an error: nothing of it is kept. */
+	notif(&ns[0], "ka2", "alice", "mail");
+	fire.fired_through = T0 + 2 * HOUR;
+	assert_int_equal(store_batch_begin(f->st, f->err, sizeof(f->err)),
+			 STORE_OK);
+	assert_int_equal(store_fire(f->st, a, &fire, T0 + 2 * HOUR, f->err,
+				    sizeof(f->err)), STORE_OK);
+	assert_int_equal(store_batch_end(f->st, STORE_ERR, f->err,
+					 sizeof(f->err)), STORE_ERR);
+	assert_int_equal(count_notifs(f, a), 1);
+	get(f, a, &g);
+	assert_int_equal(g.fired_through, T0 + HOUR);
+	promise_clear(&g);
+	/* Outside a batch each change commits on its own again. */
+	assert_int_equal(store_fire(f->st, a, &fire, T0 + 2 * HOUR, f->err,
+				    sizeof(f->err)), STORE_OK);
+	reopen(f);
+	assert_int_equal(count_notifs(f, a), 2);
+}
+
 static void
 test_next_wake_and_due(void **state)
 {
@@ -1391,6 +1461,7 @@ main(void)
 		T(test_custom_next_fn),
 		T(test_busy),
 		T(test_fire_once),
+		T(test_batch),
 		T(test_next_wake_and_due),
 		T(test_outbox_round_trip),
 	};
