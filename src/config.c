@@ -19,6 +19,7 @@
 #include <regex.h>
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
 #include <yaml.h>
 
 #include "promised/config.h"
@@ -26,6 +27,7 @@
 #include "promised/secret.h"
 #include "promised/template.h"
 #include "promised/util.h"
+#include "promised/version.h"
 #include "promised/xmalloc.h"
 
 #define DEFAULT_DATABASE "/var/lib/promised/promised.db"
@@ -3291,6 +3293,43 @@ ctx_finish(struct ctx *c, struct config_errors *errs)
 	free(c->dir);
 }
 
+/* SHA-256 of the open file's bytes and the program's version into out
+ * (64 hex digits), then back to the file's start; "" when it fails.  The
+ * same open file is parsed next, so the fingerprint is of what was read
+ * even when the file is replaced meanwhile. */
+static void
+hash_file(FILE *fp, char out[CONFIG_FINGERPRINT_LEN])
+{
+	unsigned char md[EVP_MAX_MD_SIZE], buf[8192];
+	const char *v = version_get();
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int mdlen = 0, i;
+	size_t n;
+
+	out[0] = '\0';
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		goto out;
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		if (EVP_DigestUpdate(ctx, buf, n) != 1)
+			goto out;
+	/* A NUL cannot be in a version; it keeps file and version apart. */
+	if (ferror(fp) || EVP_DigestUpdate(ctx, "", 1) != 1 ||
+	    EVP_DigestUpdate(ctx, v, strlen(v)) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 ||
+	    2 * mdlen >= CONFIG_FINGERPRINT_LEN)
+		goto out;
+	for (i = 0; i < mdlen; i++) {
+		out[2 * i] = "0123456789abcdef"[md[i] >> 4];
+		out[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
+	}
+	out[2 * mdlen] = '\0';
+out:
+	EVP_MD_CTX_free(ctx);
+	if (fseek(fp, 0, SEEK_SET) != 0)
+		out[0] = '\0';
+	clearerr(fp);
+}
+
 struct config *
 config_load(const char *path, struct config_errors *errs)
 {
@@ -3309,6 +3348,7 @@ config_load(const char *path, struct config_errors *errs)
 	c.cfg = xcalloc(1, sizeof(*c.cfg));
 	c.cfg->path = xstrdup(path);
 	c.dir = file_dir(path);
+	hash_file(fp, c.cfg->fingerprint);
 	load_doc(&c, fp, &doc, &have_doc);
 	(void)fclose(fp); /* read only: nothing to lose */
 	if (have_doc)
@@ -3466,4 +3506,14 @@ const char *
 config_lib_version(void)
 {
 	return yaml_get_version_string();
+}
+
+int
+config_fingerprint(const struct config *cfg, char *out, size_t outlen)
+{
+	if (cfg == NULL || cfg->fingerprint[0] == '\0' ||
+	    outlen < CONFIG_FINGERPRINT_LEN)
+		return -1;
+	util_strlcpy(out, cfg->fingerprint, outlen);
+	return 0;
 }

@@ -525,3 +525,16 @@ out:
 	free(ids);
 	return rc;
 }
+
+int
+escalate_refresh(struct escalate *esc, struct store *st, int64_t now,
+		 int *skipped, char *err, size_t errlen)
+{
+	char fp[CONFIG_FINGERPRINT_LEN];
+
+	*skipped = 0;
+	/* Without a fingerprint nothing can be trusted: recompute. */
+	if (config_fingerprint(esc->cfg, fp, sizeof(fp)) != 0)
+		return store_recompute_all(st, now, err, errlen);
+	return store_recompute_for(st, fp, now, skipped, err, errlen);
+}

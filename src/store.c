@@ -160,6 +160,9 @@ static const char *const migrations[] = {
 	"CREATE INDEX notifications_promise ON notifications(promise_id, id);"
 	"CREATE INDEX notifications_recipient"
 	" ON notifications(recipient, created_at);",
+	/* 5: facts about the database as a whole, e.g. which config the
+	 * stored schedule was computed for. */
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
 
 /* Column order shared by every SELECT of a promise and by store_save. */

@@ -314,8 +314,9 @@ open_ids(struct store *st, int64_t **ids, size_t *n, char *err,
 	return rc;
 }
 
-int
-store_recompute_all(struct store *st, int64_t now, char *err, size_t errlen)
+/* The recompute itself, inside the caller's transaction. */
+static int
+recompute_tx(struct store *st, int64_t now, char *err, size_t errlen)
 {
 	struct promise p;
 	sqlite3_stmt *upd = NULL;
@@ -323,9 +324,6 @@ store_recompute_all(struct store *st, int64_t now, char *err, size_t errlen)
 	size_t i, n = 0;
 	int rc;
 
-	rc = store_begin(st, err, errlen);
-	if (rc != STORE_OK)
-		return rc;
 	rc = open_ids(st, &ids, &n, err, errlen);
 	/* Only next_step_at changes: writing that one column instead of the
 	 * whole row keeps a reload of a large site short. */
@@ -348,6 +346,71 @@ store_recompute_all(struct store *st, int64_t now, char *err, size_t errlen)
 	}
 	sqlite3_finalize(upd);
 	free(ids);
+	return rc;
+}
+
+int
+store_recompute_all(struct store *st, int64_t now, char *err, size_t errlen)
+{
+	int rc = store_begin(st, err, errlen);
+
+	if (rc != STORE_OK)
+		return rc;
+	return store_end(st, recompute_tx(st, now, err, errlen), err, errlen);
+}
+
+/* Reads (fp NULL: nothing to compare) or writes the schedule's
+ * fingerprint; *same is 1 when the stored one equals fp. */
+static int
+schedule_mark(struct store *st, const char *fp, int write, int *same,
+	      char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	const unsigned char *v;
+	int rc, src;
+
+	rc = store_prepare(st, write ?
+			   "INSERT OR REPLACE INTO meta (key, value)"
+			   " VALUES ('schedule', ?1)" :
+			   "SELECT value FROM meta WHERE key = 'schedule'",
+			   &stmt, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	if (write) {
+		store_bind_text(stmt, 1, fp);
+		rc = store_step_done(st, stmt, "recording the schedule", err,
+				     errlen);
+	} else {
+		src = sqlite3_step(stmt);
+		v = src == SQLITE_ROW ? sqlite3_column_text(stmt, 0) : NULL;
+		*same = v != NULL && strcmp((const char *)v, fp) == 0;
+		if (src != SQLITE_ROW && src != SQLITE_DONE)
+			rc = store_sqlerr(st, src, "reading the schedule",
+					  err, errlen);
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int
+store_recompute_for(struct store *st, const char *fingerprint, int64_t now,
+		    int *skipped, char *err, size_t errlen)
+{
+	int rc, same = 0;
+
+	*skipped = 0;
+	rc = store_begin(st, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	rc = schedule_mark(st, fingerprint, 0, &same, err, errlen);
+	if (rc == STORE_OK && same) {
+		*skipped = 1;
+		return store_end(st, STORE_OK, err, errlen);
+	}
+	if (rc == STORE_OK)
+		rc = recompute_tx(st, now, err, errlen);
+	if (rc == STORE_OK)
+		rc = schedule_mark(st, fingerprint, 1, &same, err, errlen);
 	return store_end(st, rc, err, errlen);
 }
 

@@ -241,6 +241,7 @@ struct cfg_daemon {
 
 struct config {
 	char *path;                      /* the file it came from */
+	char fingerprint[65];            /* see config_fingerprint */
 	char *database;                  /* resolved against the file's folder */
 	char *default_site;              /* first site when not given */
 	char *default_policy;            /* NULL: none */
@@ -295,5 +296,11 @@ const struct cfg_feed *config_feed(const struct config *cfg, const char *name);
 
 /* Version of the libyaml loaded at run time, "0.2.5" (static). */
 const char *config_lib_version(void);
+
+/* What the schedule of the promises depends on, as 64 hex digits: the
+ * bytes of cfg's file as loaded and the program's version (which may
+ * change how steps are computed).  0, or -1 when it is not known. */
+#define CONFIG_FINGERPRINT_LEN 65
+int config_fingerprint(const struct config *cfg, char *out, size_t outlen);
 
 #endif

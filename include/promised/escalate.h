@@ -33,9 +33,17 @@ const struct sched_policy *escalate_policy_for(const struct escalate *esc,
 int64_t escalate_next_step_at(void *ctx, const struct promise *p,
 			      int64_t now);
 
+/* Brings every open promise's next_step_at in line with the engine's
+ * config, unless the store says it already is (same config file and
+ * program version, store_recompute_for): a start or a reload with an
+ * unchanged config costs one lookup, not a walk over every promise.
+ * *skipped is 1 then.  STORE_OK or the store's error. */
+int escalate_refresh(struct escalate *esc, struct store *st, int64_t now,
+		     int *skipped, char *err, size_t errlen);
+
 /* Fires every step due at now: for each due promise, resolves recipients,
  * renders the notifications and applies them with store_fire (one
- * transaction per promise).  After downtime only the most escalated missed
+ * savepoint per promise, one transaction per batch of promises).  After downtime only the most escalated missed
  * step is queued, marked late.  *nqueued gets the notifications queued. */
 int escalate_run(struct escalate *esc, struct store *st, int64_t now,
 		 size_t *nqueued, char *err, size_t errlen);

@@ -171,6 +171,13 @@ int store_fire(struct store *st, int64_t promise_id,
  * config reload changed policies or sites), in one transaction. */
 int store_recompute_all(struct store *st, int64_t now, char *err,
 			size_t errlen);
+/* The same, unless the stored schedule was computed for `fingerprint`
+ * (a config and program version; see config_fingerprint): then nothing
+ * is done and *skipped is 1.  A recompute records the fingerprint in the
+ * same transaction, so a start or a reload with an unchanged config does
+ * not walk a million promises. */
+int store_recompute_for(struct store *st, const char *fingerprint,
+			int64_t now, int *skipped, char *err, size_t errlen);
 
 /* At start-up: rows left in `sending` by a crash go back to pending with
  * the same idem_key, to be sent again.  *n gets how many. */

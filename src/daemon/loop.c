@@ -576,6 +576,7 @@ loop_reload(struct loop *lp)
 	struct config *cfg;
 	char err[512];
 	size_t i;
+	int skipped = 0;
 
 	/* No room for one more retired config: the reload waits (it is not
 	 * dropped) until a send of an older one is answered. */
@@ -617,8 +618,10 @@ loop_reload(struct loop *lp)
 		config_free(lp->cfg);
 	lp->cfg = cfg;
 	loop_digest_setup(lp);
-	if (store_recompute_all(lp->st, loop_now(), err, sizeof(err)) !=
-	    STORE_OK) {
+	/* A reload of the same file (a SIGHUP storm, a unit reload) does
+	 * not walk every promise. */
+	if (escalate_refresh(lp->esc, lp->st, loop_now(), &skipped, err,
+			     sizeof(err)) != STORE_OK) {
 		log_err("cannot recompute the schedule: %s", err);
 		lp->need_recompute = 1;
 	}

@@ -144,10 +144,12 @@ store_rc_exit(int rc)
 /* What a crash or a config change while down left behind.  Failures are
  * logged, not fatal: the loop's next pass retries the recompute. */
 static void
-repair_after_start(struct store *st, int64_t now, int *need_recompute)
+repair_after_start(struct store *st, struct escalate *esc, int64_t now,
+		   int *need_recompute)
 {
 	char err[512];
 	size_t n = 0;
+	int skipped = 0;
 
 	if (store_outbox_recover(st, &n, err, sizeof(err)) != STORE_OK)
 		log_err("cannot recover interrupted notifications: %s", err);
@@ -155,9 +157,13 @@ repair_after_start(struct store *st, int64_t now, int *need_recompute)
 		log_notice("%zu notification(s) interrupted by a crash will be "
 			   "sent again", n);
 	*need_recompute = 0;
-	if (store_recompute_all(st, now, err, sizeof(err)) != STORE_OK) {
+	if (escalate_refresh(esc, st, now, &skipped, err, sizeof(err)) !=
+	    STORE_OK) {
 		log_err("cannot recompute the schedule: %s", err);
 		*need_recompute = 1;
+	} else if (!skipped) {
+		log_info("the config changed since the last start: schedule "
+			 "recomputed");
 	}
 }
 
@@ -185,7 +191,7 @@ run_daemon(const struct opts *o, struct config *cfg)
 	}
 	esc = escalate_new(cfg);
 	store_set_next_fn(st, escalate_next_step_at, esc);
-	repair_after_start(st, time(NULL), &need_recompute);
+	repair_after_start(st, esc, time(NULL), &need_recompute);
 	lp = loop_new(st, esc, cfg, o->config, err, sizeof(err));
 	cfg = NULL;   /* the loop owns it now, also on failure */
 	if (lp == NULL) {

@@ -27,8 +27,11 @@ PID=
 # missed, the earliest more than a minute old).
 due2=$((t0 - 90))
 P2=$(add_promise "Send the survey again" "$due2" --force)
+# As if it had been added ten minutes ago: its first step (due-15s) is
+# then its next one.  The daemon trusts a stored schedule made under
+# the same config, as it would be for a promise really added then.
 sqlite3 "$DB" "UPDATE promises SET created_at = created_at - 600,
-	fired_through = 0 WHERE id = $P2"
+	fired_through = 0, next_step_at = $((due2 - 15)) WHERE id = $P2"
 
 check "restart at t0+11: the missed last call is sent at once, P2 catches up"
 sleep $((t0 + 11 - $(date +%s)))

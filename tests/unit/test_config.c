@@ -751,6 +751,62 @@ load_preset(const char *name, const char *channel, enum cfg_auth_type auth)
 	config_free(cfg);
 }
 
+/* Writes text to a new temporary file; its path into path. */
+static void
+write_tmp(char *path, size_t len, const char *text)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(path, len, "/tmp/promised-fp.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The fingerprint is of the bytes loaded: the same text gives the same
+ * one, a changed byte (even in a comment) another. */
+static void
+test_fingerprint(void **state)
+{
+	char p1[64], p2[64], p3[64], a[CONFIG_FINGERPRINT_LEN],
+	     b[CONFIG_FINGERPRINT_LEN], c[CONFIG_FINGERPRINT_LEN];
+	const char *text = "default_site: s\nsites:\n  s:\n"
+			   "    timezone: UTC\n    hours:\n"
+			   "      mon: 08:00-18:00\n";
+	struct config *x, *y, *z;
+	char more[256];
+	size_t i;
+
+	(void)state;
+	snprintf(more, sizeof(more), "%s# changed\n", text);
+	write_tmp(p1, sizeof(p1), text);
+	write_tmp(p2, sizeof(p2), text);
+	write_tmp(p3, sizeof(p3), more);
+	x = load_ok(p1);
+	y = load_ok(p2);
+	z = load_ok(p3);
+	assert_int_equal(config_fingerprint(x, a, sizeof(a)), 0);
+	assert_int_equal(config_fingerprint(y, b, sizeof(b)), 0);
+	assert_int_equal(config_fingerprint(z, c, sizeof(c)), 0);
+	assert_int_equal(strlen(a), 64);
+	for (i = 0; i < 64; i++)
+		assert_non_null(strchr("0123456789abcdef", a[i]));
+	assert_string_equal(a, b);
+	assert_string_not_equal(a, c);
+	/* No room for it: refused, not cut. */
+	assert_int_equal(config_fingerprint(x, a, 10), -1);
+	config_free(x);
+	config_free(y);
+	config_free(z);
+	assert_int_equal(unlink(p1), 0);
+	assert_int_equal(unlink(p2), 0);
+	assert_int_equal(unlink(p3), 0);
+}
+
 static void
 test_presets_load(void **state)
 {
@@ -816,6 +872,7 @@ main(void)
 		cmocka_unit_test(test_retry_cap_below_base),
 		cmocka_unit_test(test_presets_load),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_fingerprint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -172,8 +172,8 @@ read_be32(const char *path, long off)
 /* ---- Opening and migrations ----------------------------------------- */
 
 /* The number of migrations in store.c: 1 the tables, 2 feed sync,
- * 3 one-click actions. */
-#define SCHEMA_LATEST 4
+ * 3 one-click actions, 4 digest rows without a promise, 5 meta. */
+#define SCHEMA_LATEST 5
 
 static void
 test_migrations_fresh(void **state)
@@ -1057,6 +1057,53 @@ test_custom_next_fn(void **state)
 	promise_clear(&g);
 }
 
+/* A recompute for a fingerprint is done once: the same fingerprint again
+ * (a restart or a reload of the same config) walks nothing, another one
+ * recomputes and is remembered, also across a reopen. */
+static void
+test_recompute_for(void **state)
+{
+	struct fx *f = *state;
+	struct sched s = { 0 };
+	struct promise g;
+	int64_t id;
+	int skipped = -1;
+
+	id = add_simple(f, "alice", T0 + 6 * HOUR);
+	store_set_next_fn(f->st, fake_next, &s);
+	assert_int_equal(store_recompute_for(f->st, "A", T0, &skipped, f->err,
+					     sizeof(f->err)), STORE_OK);
+	assert_int_equal(skipped, 0);
+	assert_int_equal(s.calls, 1);
+	get(f, id, &g);
+	assert_int_equal(g.next_step_at, T0 + 5 * HOUR);
+	promise_clear(&g);
+
+	s.calls = 0;
+	assert_int_equal(store_recompute_for(f->st, "A", T0, &skipped, f->err,
+					     sizeof(f->err)), STORE_OK);
+	assert_int_equal(skipped, 1);
+	assert_int_equal(s.calls, 0);
+
+	/* Remembered in the database, not in the handle. */
+	reopen(f);
+	store_set_next_fn(f->st, NULL, NULL);
+	assert_int_equal(store_recompute_for(f->st, "A", T0, &skipped, f->err,
+					     sizeof(f->err)), STORE_OK);
+	assert_int_equal(skipped, 1);
+	get(f, id, &g);
+	assert_int_equal(g.next_step_at, T0 + 5 * HOUR);
+	promise_clear(&g);
+
+	/* Another config: recomputed with the scheduler now installed. */
+	assert_int_equal(store_recompute_for(f->st, "B", T0, &skipped, f->err,
+					     sizeof(f->err)), STORE_OK);
+	assert_int_equal(skipped, 0);
+	get(f, id, &g);
+	assert_int_equal(g.next_step_at, T0 + 6 * HOUR);
+	promise_clear(&g);
+}
+
 /* While a change holds the write lock, a second handle is busy. */
 struct busy_probe {
 	const char *path;
@@ -1462,6 +1509,7 @@ main(void)
 		T(test_busy),
 		T(test_fire_once),
 		T(test_batch),
+		T(test_recompute_for),
 		T(test_next_wake_and_due),
 		T(test_outbox_round_trip),
 	};
