@@ -3303,8 +3303,8 @@ hash_file(FILE *fp, char out[CONFIG_FINGERPRINT_LEN])
 	unsigned char md[EVP_MAX_MD_SIZE], buf[8192];
 	const char *v = version_get();
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int mdlen = 0, i;
-	size_t n;
+	unsigned int mdlen = 0;
+	size_t n, i;
 
 	out[0] = '\0';
 	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
@@ -3316,13 +3316,13 @@ hash_file(FILE *fp, char out[CONFIG_FINGERPRINT_LEN])
 	if (ferror(fp) || EVP_DigestUpdate(ctx, "", 1) != 1 ||
 	    EVP_DigestUpdate(ctx, v, strlen(v)) != 1 ||
 	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 ||
-	    2 * mdlen >= CONFIG_FINGERPRINT_LEN)
+	    (size_t)mdlen * 2 >= CONFIG_FINGERPRINT_LEN)
 		goto out;
 	for (i = 0; i < mdlen; i++) {
 		out[2 * i] = "0123456789abcdef"[md[i] >> 4];
 		out[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
 	}
-	out[2 * mdlen] = '\0';
+	out[(size_t)mdlen * 2] = '\0';
 out:
 	EVP_MD_CTX_free(ctx);
 	if (fseek(fp, 0, SEEK_SET) != 0)
