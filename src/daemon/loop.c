@@ -76,6 +76,7 @@ struct loop {
 	int64_t retry_at;            /* after an error; 0: none */
 	char last_err[256];          /* why the last pass failed, for /healthz */
 	int64_t recheck_ns;          /* realtime ns; 0: none */
+	int64_t logged_next;         /* the store's next step, as last logged */
 	int64_t armed_ns;            /* what stepfd is armed at; 0: disarmed */
 	int need_recompute;
 	int stop;
@@ -134,6 +135,15 @@ loop_arm(struct loop *lp)
 	}
 	if (next > 0)
 		at = next * NSEC;
+	/* The store's own answer, apart from rechecks and retries that may
+	 * arm the timer earlier: when a new promise is scheduled. */
+	if (next != lp->logged_next) {
+		char step[32];
+
+		lp->logged_next = next;
+		util_format_utc(next, step, sizeof(step));
+		log_debug("next step at %s", next > 0 ? step : "none");
+	}
 	/* Rows due now that cannot be claimed until an answer comes: the
 	 * answer starts the next pass, so a timer in the past would spin. */
 	if (at > 0 && lp->dl != NULL && deliver_saturated(lp->dl) &&
