@@ -116,6 +116,11 @@ daemon:
 EOF
 }
 
+# A port on 127.0.0.1 that nothing listens on now, for a test's peer.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
 fail() {
 	echo "FAIL: $*" >&2
 	echo "--- daemon log (last 40 lines):" >&2

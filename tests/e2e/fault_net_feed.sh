@@ -17,9 +17,6 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/delivery_common.bash"
 T_BEGIN=$(date +%s)
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 WEB_PORT=$(free_port)
 RLOG="$TMP/receiver.log"
 NOW=$(date -u +%s)

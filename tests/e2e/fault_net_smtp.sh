@@ -27,10 +27,6 @@ set -euo pipefail
 command -v curl >/dev/null || fail "curl is not installed"
 T_BEGIN=$(date +%s)
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # The server's log gets the Message-ID of every DATA (as delivery_smtp.sh
 # does), so a retry can be shown to carry the same one.
 cat >"$TMP/smtp_peer.py" <<'PY'

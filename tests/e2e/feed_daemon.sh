@@ -22,10 +22,6 @@ set -euo pipefail
 
 command -v curl >/dev/null || fail "curl is not installed"
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 FEEDS="$TMP/feeds"
 mkdir "$FEEDS"
 RLOG="$TMP/receiver.log"

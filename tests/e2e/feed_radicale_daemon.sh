@@ -46,10 +46,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # ---- Radicale -------------------------------------------------------------
 . "$(dirname "$0")/radicale.bash"
 start_radicale info

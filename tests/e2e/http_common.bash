@@ -8,10 +8,6 @@
 command -v curl >/dev/null || fail "curl is not installed"
 
 # A free port on 127.0.0.1 (the kernel's choice, released at once).
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 HTTP_PORT=$(free_port)
 BASE="http://127.0.0.1:$HTTP_PORT"
 KEYS="$TMP/keys"
