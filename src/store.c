@@ -288,9 +288,9 @@ store_prepare(struct store *st, const char *sql, sqlite3_stmt **out,
 
 /* Returns *slot ready to bind, preparing sql into it on first use; the
  * caller resets it when done so that it holds no lock between uses. */
-static int
-prepare_kept(struct store *st, sqlite3_stmt **slot, const char *sql,
-	     char *err, size_t errlen)
+int
+store_prepare_kept(struct store *st, sqlite3_stmt **slot, const char *sql,
+		   char *err, size_t errlen)
 {
 	if (*slot != NULL) {
 		sqlite3_reset(*slot);
@@ -659,6 +659,8 @@ store_close(struct store *st)
 	sqlite3_finalize(st->load_stmt);
 	sqlite3_finalize(st->save_stmt);
 	sqlite3_finalize(st->event_stmt);
+	sqlite3_finalize(st->notif_load_stmt);
+	sqlite3_finalize(st->notif_save_stmt);
 	sqlite3_close_v2(st->db);
 	free(st->path);
 	free(st);
@@ -765,7 +767,7 @@ store_load(struct store *st, int64_t id, struct promise *out, char *err,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = prepare_kept(st, &st->load_stmt, "SELECT " PROMISE_COLS
+	rc = store_prepare_kept(st, &st->load_stmt, "SELECT " PROMISE_COLS
 			  " FROM promises WHERE id = ?1", err, errlen);
 	if (rc != STORE_OK)
 		return rc;
@@ -810,7 +812,7 @@ store_save(struct store *st, const struct promise *p, char *err,
 {
 	int rc;
 
-	rc = prepare_kept(st, &st->save_stmt,
+	rc = store_prepare_kept(st, &st->save_stmt,
 		"UPDATE promises SET ref = ?2, title = ?3,"
 		" details = ?4, customer_name = ?5, customer_phone = ?6,"
 		" customer_email = ?7, vehicle = ?8, vin = ?9, owner = ?10,"
@@ -858,7 +860,7 @@ store_event_add(struct store *st, int64_t promise_id, enum event_kind kind,
 	sqlite3_stmt *stmt;
 	int rc;
 
-	rc = prepare_kept(st, &st->event_stmt, "INSERT INTO events"
+	rc = store_prepare_kept(st, &st->event_stmt, "INSERT INTO events"
 			  " (promise_id, at, kind, actor, detail, old_due,"
 			  " new_due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 			  err, errlen);

@@ -19,6 +19,9 @@ struct store {
 	/* Kept prepared for the life of the handle: store_load and store_save
 	 * run once per promise in whole-table passes. */
 	sqlite3_stmt *load_stmt;
+	/* A notification's row and its result: once per delivery answer. */
+	sqlite3_stmt *notif_load_stmt;
+	sqlite3_stmt *notif_save_stmt;
 	/* Inside store_batch_begin/end: each change is a savepoint of the
 	 * batch's one transaction. */
 	int in_batch;
@@ -34,6 +37,11 @@ int store_sqlerr(struct store *st, int src, const char *what, char *err,
 /* Prepares static SQL; STORE_OK or a mapped error. */
 int store_prepare(struct store *st, const char *sql, sqlite3_stmt **out,
 		  char *err, size_t errlen);
+/* A statement kept prepared in *slot for the life of the handle (reset
+ * and unbound when it is there already); the caller resets it after use
+ * so that it holds no lock between uses. */
+int store_prepare_kept(struct store *st, sqlite3_stmt **slot, const char *sql,
+		       char *err, size_t errlen);
 /* BEGIN IMMEDIATE (a savepoint inside a batch); STORE_OK or
  * STORE_BUSY/STORE_READONLY/STORE_ERR. */
 int store_begin(struct store *st, char *err, size_t errlen);

@@ -567,18 +567,20 @@ static int
 load_notif(struct store *st, int64_t id, struct notification *nt,
 	   char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt = NULL;
+	sqlite3_stmt *stmt;
 	struct notification *arr = NULL;
 	size_t n = 0;
 	int rc;
 
-	rc = store_prepare(st, "SELECT " NOTIF_COLS " FROM notifications"
-			   " WHERE id = ?1", &stmt, err, errlen);
+	rc = store_prepare_kept(st, &st->notif_load_stmt, "SELECT " NOTIF_COLS
+				" FROM notifications WHERE id = ?1", err,
+				errlen);
 	if (rc != STORE_OK)
 		return rc;
+	stmt = st->notif_load_stmt;
 	sqlite3_bind_int64(stmt, 1, id);
 	rc = collect_notifs(st, stmt, &arr, &n, err, errlen);
-	sqlite3_finalize(stmt);
+	sqlite3_reset(stmt);
 	if (rc == STORE_OK && n == 0) {
 		util_seterr(err, errlen, "no notification %" PRId64, id);
 		rc = STORE_NOTFOUND;
@@ -594,15 +596,17 @@ static int
 save_result(struct store *st, const struct notification *nt, char *err,
 	    size_t errlen)
 {
-	sqlite3_stmt *stmt = NULL;
+	sqlite3_stmt *stmt;
 	int rc, src;
 
-	rc = store_prepare(st, "UPDATE notifications SET state = ?2,"
-			   " next_try_at = ?3, sent_at = ?4,"
-			   " last_error = ?5, provider_id = ?6 WHERE id = ?1",
-			   &stmt, err, errlen);
+	rc = store_prepare_kept(st, &st->notif_save_stmt,
+				"UPDATE notifications SET state = ?2,"
+				" next_try_at = ?3, sent_at = ?4,"
+				" last_error = ?5, provider_id = ?6"
+				" WHERE id = ?1", err, errlen);
 	if (rc != STORE_OK)
 		return rc;
+	stmt = st->notif_save_stmt;
 	sqlite3_bind_int64(stmt, 1, nt->id);
 	store_bind_text(stmt, 2, notif_state_name(nt->state));
 	sqlite3_bind_int64(stmt, 3, nt->next_try_at);
@@ -613,7 +617,7 @@ save_result(struct store *st, const struct notification *nt, char *err,
 	if (src != SQLITE_DONE)
 		rc = store_sqlerr(st, src, "recording a send result", err,
 				  errlen);
-	sqlite3_finalize(stmt);
+	sqlite3_reset(stmt);
 	return rc;
 }
 

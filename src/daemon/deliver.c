@@ -61,12 +61,13 @@ struct unrec {
 	int64_t next_at, at;
 	char *detail, *provider; /* NULL: none */
 	int gone;                /* its row is gone or no longer sending */
+	int late;                /* a write of it failed before */
 };
 
 struct deliver {
 	struct unrec *unrec;     /* answers still to be recorded */
 	size_t nunrec;
-	int batching;            /* answers wait for batch_flush */
+	int batching;            /* > 0: answers wait for batch_flush */
 	char lasterr[256];       /* why the last run failed */
 	struct store *st;
 	struct escalate *esc;
@@ -341,7 +342,12 @@ batch_flush(struct deliver *d)
 	rc = store_batch_end(d->st, rc, err, sizeof(err));
 kept:
 	if (rc != STORE_OK) {
-		log_err("%zu answer(s) not recorded yet: %s", d->nunrec, err);
+		/* Said once per failure, not once per loop turn. */
+		if (!d->unrec->late)
+			log_err("%zu answer(s) not recorded yet: %s",
+				d->nunrec, err);
+		for (u = d->unrec; u != NULL; u = u->next)
+			u->late = 1;
 		util_seterr(d->lasterr, sizeof(d->lasterr), "%zu answer(s) "
 			    "not recorded: %s", d->nunrec, err);
 		return;
@@ -350,6 +356,9 @@ kept:
 		if (u->gone)
 			log_err("notification %" PRId64 ": result dropped: its "
 				"row is gone or no longer sending", u->j->id);
+		else if (u->late)
+			log_notice("notification %" PRId64 ": result recorded "
+				   "late", u->j->id);
 		d->unrec = u->next;
 		d->nunrec--;
 		unrec_free(u);
@@ -409,6 +418,7 @@ deliver_record(struct deliver *d, const struct job *j,
 		log_err("notification %" PRId64 ": cannot record the result "
 			"yet: %s", j->id, serr);
 		unrec_add(d, j, state, next, detail, provider, now);
+		d->unrec->late = 1;
 	} else if (rc != STORE_OK) {
 		log_err("notification %" PRId64 ": cannot record the result: "
 			"%s", j->id, serr);
@@ -691,11 +701,10 @@ deliver_run(struct deliver *d, int64_t now)
 		}
 		/* Answers that come at once (log, maildir, a failed
 		 * hand-over) are written together. */
-		d->batching = 1;
+		deliver_hold(d);
 		for (i = 0; i < n; i++)
 			send_one(d, &arr[i], now);
-		d->batching = 0;
-		batch_flush(d);
+		deliver_release(d);
 		notification_free_array(arr, n);
 		if (n < limit)
 			break;
@@ -886,19 +895,30 @@ deliver_take_answered(struct deliver *d)
 }
 
 void
+deliver_hold(struct deliver *d)
+{
+	d->batching++;
+}
+
+void
+deliver_release(struct deliver *d)
+{
+	if (d->batching > 0 && --d->batching == 0)
+		batch_flush(d);
+}
+
+void
 deliver_on_fd(struct deliver *d, int fd, unsigned events)
 {
-	d->batching = 1;
+	deliver_hold(d);
 	netsend_on_fd(d->ns, fd, events);
-	d->batching = 0;
-	batch_flush(d);
+	deliver_release(d);
 }
 
 void
 deliver_on_timeout(struct deliver *d)
 {
-	d->batching = 1;
+	deliver_hold(d);
 	netsend_on_timeout(d->ns);
-	d->batching = 0;
-	batch_flush(d);
+	deliver_release(d);
 }

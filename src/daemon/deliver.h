@@ -63,6 +63,13 @@ int deliver_saturated(const struct deliver *d);
  * the next wake may have moved). */
 int deliver_take_answered(struct deliver *d);
 
+/* Between hold and release (nested), answers are kept in memory and
+ * written together when the outermost release comes: the loop holds
+ * while it handles one wake-up's events, so the answers of that wake-up
+ * cost one commit. */
+void deliver_hold(struct deliver *d);
+void deliver_release(struct deliver *d);
+
 /* Why the last deliver_run returned -1 (for /healthz). */
 const char *deliver_last_error(const struct deliver *d);
 /* The loop's readiness reports for netsend's sockets and timer. */

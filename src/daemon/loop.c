@@ -879,6 +879,8 @@ loop_run(struct loop *lp)
 			return -1;
 		}
 		http = n == 0 && wait_ms >= 0;
+		/* The answers of this wake-up share one commit. */
+		deliver_hold(lp->dl);
 		for (i = 0; i < n; i++) {
 			switch ((enum loop_src)(evs[i].data.u64 & 0xffffffffu)) {
 			case SRC_STEP:
@@ -904,6 +906,7 @@ loop_run(struct loop *lp)
 				break;
 			}
 		}
+		deliver_release(lp->dl);
 		if (lp->hd != NULL && (http || wait_ms == 0))
 			httpd_run(lp->hd);
 		/* Answers free room for more rows and may move the next wake. */
