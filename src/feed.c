@@ -1178,6 +1178,14 @@ exp_rrule(struct pctx *c, struct expansion *e, struct icalrecurrencetype r)
 	int64_t ahead, period = rule_period(&r);
 	long steps;
 
+	/* A rule more often than daily from an all-day start has no time
+	 * of day to step by: libical's iterator then spins for minutes
+	 * inside one call (found by fuzzing).  Such a rule is not expanded
+	 * and counts as capped. */
+	if (start.is_date && period > 0 && period % DAY != 0) {
+		e->capped = 1;
+		return;
+	}
 	start.zone = NULL;
 	ahead = (c->wstart - 2 * SKEW) - (wall(start) + e->off);
 	if (r.count == 0 && period > 0 && ahead > period &&

@@ -469,6 +469,39 @@ test_recurrence_cap(void **state)
 	feed_items_free(&l);
 }
 
+/* Every 13 minutes from an all-day start: there is no time of day to step
+ * by, and libical's iterator spun for over half a minute in one call
+ * (a fuzzer's find).  The rule is not expanded and counts as capped; the
+ * rest of the feed is read as usual. */
+static void
+test_subdaily_rule_on_a_date(void **state)
+{
+	struct feed_opts o = opts();
+	struct feed_items l;
+	struct feed_stats st;
+	const char *ics =
+		"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+		"BEGIN:VTODO\r\nUID:d\r\nDTSTART;VALUE=DATE:20261206\r\n"
+		"DUE;VALUE=DATE:20261206\r\n"
+		"RRULE:FREQ=MINUTELY;INTERVAL=13;BYHOUR=9,10\r\n"
+		"SUMMARY:every 13 minutes of a day\r\nEND:VTODO\r\n"
+		"BEGIN:VTODO\r\nUID:plain\r\nDUE:20261201T120000Z\r\n"
+		"SUMMARY:call back\r\nEND:VTODO\r\n"
+		"END:VCALENDAR\r\n";
+	char err[256];
+
+	(void)state;
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(feed_parse(ics, strlen(ics), &o, NOW, feed_items_add,
+				    &l, &st, err, sizeof(err)), 0);
+	/* Before, the iterator ran (for 37 s) and the rule was not capped. */
+	assert_int_equal(st.capped, 1);
+	/* The item's own instance stays, beside the plain one. */
+	assert_int_equal(l.n, 2);
+	must(&l, "feed:test:plain");
+	feed_items_free(&l);
+}
+
 static void
 test_rejected_documents(void **state)
 {
@@ -1072,6 +1105,7 @@ main(void)
 		cmocka_unit_test(test_floating_and_all_day),
 		cmocka_unit_test(test_recurrence),
 		cmocka_unit_test(test_recurrence_cap),
+		cmocka_unit_test(test_subdaily_rule_on_a_date),
 		cmocka_unit_test(test_rejected_documents),
 		cmocka_unit_test(test_many_items),
 		cmocka_unit_test(test_parse_fd),
