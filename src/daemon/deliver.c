@@ -285,38 +285,6 @@ unrec_free(struct unrec *u)
 	free(u);
 }
 
-/* Writes the kept answers; 0 when none is left, -1 (logged) otherwise. */
-static int
-unrec_flush(struct deliver *d)
-{
-	struct unrec **pp = &d->unrec, *u;
-	char err[512];
-	int rc;
-
-	while ((u = *pp) != NULL) {
-		rc = deliver_persist(d, u->j, u->state, u->next_at, u->detail,
-				     u->provider, u->at, err, sizeof(err));
-		if (transient(rc)) {
-			log_err("%zu answer(s) still not recorded: %s",
-				d->nunrec, err);
-			util_seterr(d->lasterr, sizeof(d->lasterr), "%zu "
-				    "answer(s) not recorded: %s", d->nunrec,
-				    err);
-			return -1;
-		}
-		if (rc == STORE_OK)
-			log_notice("notification %" PRId64 ": result recorded "
-				   "late", u->j->id);
-		else
-			log_err("notification %" PRId64 ": result dropped: %s",
-				u->j->id, err);
-		*pp = u->next;
-		d->nunrec--;
-		unrec_free(u);
-	}
-	return 0;
-}
-
 /* Writes the kept answers in one transaction: the answers that come in
  * together cost one commit (one fsync) instead of one each.  When the
  * store refuses, all of them stay kept for the next try. */
@@ -376,8 +344,6 @@ deliver_record(struct deliver *d, const struct job *j,
 	/* now is whole seconds, cut down: Retry-After counts from the end
 	 * of that second, or the retry could come up to 1 s too early. */
 	int64_t from = retry_after > 0 ? now + 1 : now;
-	char serr[512];
-	int rc;
 
 	if (detail == NULL || *detail == '\0')
 		detail = "unknown error";
@@ -405,24 +371,11 @@ deliver_record(struct deliver *d, const struct job *j,
 		detail = NULL;
 	if (provider != NULL && *provider == '\0')
 		provider = NULL;
-	if (d->batching) {
-		/* Written with the other answers of this batch. */
-		unrec_add(d, j, state, next, detail, provider, now);
-		return;
-	}
-	rc = deliver_persist(d, j, state, next, detail, provider, now, serr,
-			     sizeof(serr));
-	if (transient(rc)) {
-		/* The row stays `sending` (a restart would send it again);
-		 * the answer is kept and written once the store takes it. */
-		log_err("notification %" PRId64 ": cannot record the result "
-			"yet: %s", j->id, serr);
-		unrec_add(d, j, state, next, detail, provider, now);
-		d->unrec->late = 1;
-	} else if (rc != STORE_OK) {
-		log_err("notification %" PRId64 ": cannot record the result: "
-			"%s", j->id, serr);
-	}
+	/* Kept, and written with the other answers of this batch; the row
+	 * stays `sending` until then (a restart would send it again). */
+	unrec_add(d, j, state, next, detail, provider, now);
+	if (d->batching == 0)
+		batch_flush(d);
 }
 
 /* netsend's answer for one job. */
@@ -684,7 +637,9 @@ deliver_run(struct deliver *d, int64_t now)
 	size_t n = 0, i, limit;
 	int batch;
 
-	if (unrec_flush(d) != 0)
+	/* Answers the store refused before: nothing new until they are in. */
+	batch_flush(d);
+	if (d->unrec != NULL)
 		return -1;
 	for (batch = 0; batch < DELIVER_MAX_BATCHES; batch++) {
 		limit = DELIVER_MAX_INFLIGHT - d->inflight;
