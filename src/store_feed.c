@@ -214,7 +214,7 @@ load_existing(struct store_feed_run *s, char *err, size_t errlen)
 	else if (s->nex > 1)
 		qsort(s->ex, s->nex, sizeof(*s->ex), ex_cmp);
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(s->st, stmt);
 	return rc;
 }
 
@@ -796,8 +796,8 @@ store_feed_end(struct store_feed_run *s, int rc, char *err, size_t errlen)
 		rc = s->rc;
 	if (rc == STORE_OK)
 		rc = run_finish(s, err, errlen);
-	sqlite3_finalize(s->ins);
-	sqlite3_finalize(s->marks);
+	store_finalize(s->st, s->ins);
+	store_finalize(s->st, s->marks);
 	if (s->started)
 		rc = store_end(s->st, rc, err, errlen);
 	checks_set(s, 1);
@@ -901,7 +901,7 @@ store_feed_status_set(struct store *st, const struct store_feed_status *fs,
 	sqlite3_bind_int(stmt, 12, fs->failing != 0);
 	rc = store_step_done(st, stmt, "saving a feed's status", err, errlen);
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -952,7 +952,7 @@ store_feed_status_get(struct store *st, const char *name,
 				  errlen);
 	}
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -979,7 +979,7 @@ store_feed_status_list(struct store *st, struct store_feed_status **out,
 	if (src != SQLITE_DONE)
 		rc = store_sqlerr(st, src, "listing feeds", err, errlen);
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	if (rc != STORE_OK) {
 		store_feed_status_free_array(arr, cnt);
 		arr = NULL;

@@ -51,7 +51,7 @@ min_of(struct store *st, const char *sql, const char *state, int64_t *out,
 				  errlen);
 	}
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -115,7 +115,7 @@ store_due_promises(struct store *st, int64_t now, size_t limit,
 	if (src != SQLITE_DONE)
 		rc = store_sqlerr(st, src, "finding due promises", err, errlen);
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	if (rc != STORE_OK) {
 		free(arr);
 		arr = NULL;
@@ -201,7 +201,7 @@ store_outbox_insert(struct store *st, int64_t pid,
 	if (rc == STORE_OK)
 		rc = insert_one(st, stmt, pid, nt, now, added, what, err,
 				errlen);
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -221,7 +221,7 @@ insert_notifs(struct store *st, int64_t pid, const struct store_fire *f,
 				"queueing a notification", err, errlen);
 		*added += (size_t)one;
 	}
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -310,7 +310,7 @@ open_ids(struct store *st, int64_t **ids, size_t *n, char *err,
 	if (src != SQLITE_DONE)
 		rc = store_sqlerr(st, src, "listing open promises", err,
 				  errlen);
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -344,7 +344,7 @@ recompute_tx(struct store *st, int64_t now, char *err, size_t errlen)
 		}
 		promise_clear(&p);
 	}
-	sqlite3_finalize(upd);
+	store_finalize(st, upd);
 	free(ids);
 	return rc;
 }
@@ -388,7 +388,7 @@ schedule_mark(struct store *st, const char *fp, int write, int *same,
 			rc = store_sqlerr(st, src, "reading the schedule",
 					  err, errlen);
 	}
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -489,7 +489,7 @@ exec_plain(struct store *st, const char *sql, const char *what, char *err,
 	src = sqlite3_step(stmt);
 	if (src != SQLITE_DONE)
 		rc = store_sqlerr(st, src, what, err, errlen);
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -535,7 +535,7 @@ store_outbox_claim(struct store *st, int64_t now, size_t limit,
 	sqlite3_bind_int64(stmt, 2, limit == 0 || limit > INT64_MAX ? -1 :
 			   (int64_t)limit);
 	rc = collect_notifs(st, stmt, out, n, err, errlen);
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	stmt = NULL;
 	/* One statement for the batch, stepped once per row. */
 	if (rc == STORE_OK && *n > 0)
@@ -553,7 +553,7 @@ store_outbox_claim(struct store *st, int64_t now, size_t limit,
 		(*out)[i].attempts++;
 	}
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	rc = store_end(st, rc, err, errlen);
 	if (rc != STORE_OK) {
 		notification_free_array(*out, *n);
@@ -713,7 +713,7 @@ store_outbox_list(struct store *st, int state, int64_t promise_id,
 	sqlite3_bind_int64(stmt, 3, limit == 0 || limit > INT64_MAX ? -1 :
 			   (int64_t)limit);
 	rc = collect_notifs(st, stmt, out, n, err, errlen);
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 

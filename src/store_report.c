@@ -83,7 +83,7 @@ store_report_items(struct store *st, const struct store_report_filter *f,
 		rc = store_sqlerr(st, src, "reading promises for a report",
 				  err, errlen);
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	if (rc != STORE_OK) {
 		store_report_items_free(arr, cnt);
 		arr = NULL;

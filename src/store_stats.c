@@ -32,7 +32,7 @@ count_promises(struct store *st, struct store_stats *out, char *err,
 	if (src != SQLITE_DONE)
 		rc = store_sqlerr(st, src, "counting promises", err, errlen);
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -72,7 +72,7 @@ count_outbox(struct store *st, struct store_stats *out, char *err,
 	if (src != SQLITE_DONE)
 		rc = store_sqlerr(st, src, "counting the outbox", err, errlen);
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 

@@ -42,7 +42,7 @@ store_token_add(struct store *st, const struct store_token *t, char *err,
 	sqlite3_bind_int64(stmt, 6, t->expires_at);
 	rc = store_step_done(st, stmt, "recording a token", err, errlen);
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -79,7 +79,7 @@ token_read(struct store *st, const char *id, struct store_token *out,
 	out->used_at = sqlite3_column_int64(stmt, 6);
 	col_copy(stmt, 7, out->result, sizeof(out->result));
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -121,7 +121,7 @@ store_token_use(struct store *st, const struct store_token *t, int64_t now,
 	store_bind_text(stmt, 3, t->result);
 	rc = store_step_done(st, stmt, "marking a token used", err, errlen);
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return store_end(st, rc, err, errlen);
 }
 
@@ -151,7 +151,7 @@ store_note(struct store *st, int64_t promise_id, const char *actor,
 		rc = store_event_add(st, promise_id, EVENT_NOTE, actor, detail,
 				     0, 0, now, err, errlen);
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return store_end(st, rc, err, errlen);
 }
 
@@ -195,6 +195,6 @@ store_notification_by_code(struct store *st, const char *recipient,
 	out->created_at = sqlite3_column_int64(stmt, 5);
 	out->sent_at = sqlite3_column_int64(stmt, 6);
 out:
-	sqlite3_finalize(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
