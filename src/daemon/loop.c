@@ -70,6 +70,7 @@ struct loop {
 	char *db_dir;
 	char *db_base;
 	int epfd, stepfd, tickfd, sigfd, inofd, netfd;
+	int64_t net_due;          /* netfd's deadline (CLOCK_MONOTONIC ns), -1: none */
 	uint64_t wd_usec;            /* 0: no watchdog */
 	int64_t sweep;               /* seconds; 0: no safety sweep */
 	int64_t last_sweep;
@@ -243,25 +244,46 @@ loop_net_watch(void *ctx, int fd, unsigned events)
 			util_strerror(errno, ebuf, sizeof(ebuf)));
 }
 
-/* netsend_timer_fn: one relative timer; -1 disarms.  A zero value would
- * disarm a timerfd, so "now" is one nanosecond. */
+static int64_t
+loop_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* netsend_timer_fn: one relative timer; -1 disarms.  libcurl asks for a
+ * zero timeout with every transfer it is given: a timer that is due
+ * already is left alone, so a burst does not pay a system call each. */
 static void
 loop_net_timer(void *ctx, long timeout_ms)
 {
 	char ebuf[UTIL_STRERROR_LEN];
 	struct loop *lp = ctx;
 	struct itimerspec its;
+	int64_t now = loop_mono_ns(), due = -1;
 
+	if (timeout_ms >= 0)
+		due = now + (int64_t)timeout_ms * 1000000;
+	if (due == lp->net_due ||
+	    (timeout_ms == 0 && lp->net_due >= 0 && lp->net_due <= now))
+		return;
 	memset(&its, 0, sizeof(its));
-	if (timeout_ms == 0) {
-		its.it_value.tv_nsec = 1;
-	} else if (timeout_ms > 0) {
-		its.it_value.tv_sec = (time_t)(timeout_ms / 1000);
-		its.it_value.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+	/* A zero value would disarm a timerfd: "now" is one nanosecond. */
+	if (due >= 0) {
+		its.it_value.tv_sec = (time_t)(due / 1000000000);
+		its.it_value.tv_nsec = (long)(due % 1000000000);
+		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+			its.it_value.tv_nsec = 1;
 	}
-	if (timerfd_settime(lp->netfd, 0, &its, NULL) != 0)
+	if (timerfd_settime(lp->netfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
 		log_err("timerfd_settime (network): %s",
 			util_strerror(errno, ebuf, sizeof(ebuf)));
+		lp->net_due = -1;
+		return;
+	}
+	lp->net_due = due;
 }
 
 static void
@@ -284,6 +306,7 @@ loop_on_net_timer(struct loop *lp)
 
 	if (read(lp->netfd, &ticks, sizeof(ticks)) < 0)
 		return;
+	lp->net_due = -1;   /* fired: a timerfd is disarmed after its one shot */
 	deliver_on_timeout(lp->dl);
 }
 
@@ -805,6 +828,7 @@ loop_new(struct store *st, struct escalate *esc, struct config *cfg,
 	lp->config_path = xstrdup(config_path);
 	lp->epfd = lp->stepfd = lp->tickfd = lp->sigfd = lp->inofd = -1;
 	lp->netfd = -1;
+	lp->net_due = -1;
 	lp->armed_ns = -1;
 	lp->sweep = cfg->daemon.safety_sweep;
 	lp->last_sweep = loop_now();
@@ -870,6 +894,7 @@ loop_run(struct loop *lp)
 		 * us; libmicrohttpd asks for one only while connections are
 		 * open. */
 		wait_ms = loop_http_wait(lp);
+		log_flush();
 		n = epoll_wait(lp->epfd, evs, 32, wait_ms);
 		if (n < 0) {
 			if (errno == EINTR)
