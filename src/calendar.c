@@ -3,8 +3,9 @@
  * the site's business hours and holidays.
  *
  * Zone rules come from the system's tz database through glibc: the TZ
- * variable is switched to the site's zone for the duration of a call
- * (the daemon and the CLI are single-threaded) and restored afterwards.
+ * variable is set to the zone of each call and left set until another
+ * zone is needed (see tz_enter); the daemon and the CLI convert on one
+ * thread.
  * Local -> UTC is done here rather than with mktime or libical so that the
  * RFC 5545 rule holds exactly: a local time inside a gap moves forward by
  * the gap, a repeated local time means its first occurrence.
@@ -21,12 +22,6 @@
 #define SEARCH_DAYS 400      /* longer than any year: bounds every search */
 #define TZ_NAME_MAX 128
 
-/* The TZ value in force before a call, restored on the way out. */
-struct tz_saved {
-	char *old;
-	int had;
-	int switched;
-};
 
 static const char *
 zone_or_utc(const char *tz)
@@ -94,49 +89,33 @@ cal_tz_valid(const char *tz)
 	return ok;
 }
 
-/* Makes tz the zone of localtime_r; -1 when the zone is unknown. */
+/* Makes tz the zone of localtime_r; -1 when the zone is unknown.
+ *
+ * TZ is left set to the last zone used: a burst of conversions in one
+ * zone then costs no tzset() at all, where putting TZ back after each
+ * call read two zone files per conversion.  Leaving it set also keeps
+ * glibc right when a library calls tzset() behind our back (libical's
+ * ICU does): it reloads the same zone.  TZ changed by anyone else since
+ * is noticed and set again. */
 static int
-tz_enter(const char *tz, struct tz_saved *sv)
+tz_enter(const char *tz)
 {
+	static char loaded[TZ_NAME_MAX];
 	const char *cur = util_getenv("TZ");
 
-	sv->old = NULL;
-	sv->had = cur != NULL;
-	sv->switched = 0;
 	tz = zone_or_utc(tz);
 	if (!cal_tz_valid(tz))
 		return -1;
-	if (cur != NULL && strcmp(cur, tz) == 0) {
-		tzset();
+	if (cur != NULL && strcmp(cur, tz) == 0 && strcmp(loaded, tz) == 0)
 		return 0;
-	}
-	sv->old = xstrdup(cur);
 	/* setenv is MT-unsafe: see util_getenv in util.c for why this one
 	 * writer of the environment is safe here. */
-	if (setenv("TZ", tz, 1) != 0) { // NOLINT(concurrency-mt-unsafe): main thread only
-		free(sv->old);
-		sv->old = NULL;
+	if ((cur == NULL || strcmp(cur, tz) != 0) &&
+	    setenv("TZ", tz, 1) != 0) // NOLINT(concurrency-mt-unsafe): main thread only
 		return -1;
-	}
-	sv->switched = 1;
 	tzset();
+	util_strlcpy(loaded, tz, sizeof(loaded));
 	return 0;
-}
-
-static void
-tz_leave(struct tz_saved *sv)
-{
-	if (!sv->switched)
-		return;
-	/* Restoring cannot fail where entering worked (TZ exists now). */
-	if (sv->had)
-		(void)setenv("TZ", sv->old, 1); // NOLINT(concurrency-mt-unsafe): main thread only
-	else
-		(void)unsetenv("TZ"); // NOLINT(concurrency-mt-unsafe): main thread only
-	tzset();
-	free(sv->old);
-	sv->old = NULL;
-	sv->switched = 0;
 }
 
 /* Wall-clock seconds of a broken-down time, counted as if it were UTC. */
@@ -221,13 +200,11 @@ from_local_zone(int64_t wall, int64_t *out, int *shifted)
 int
 cal_to_local(const char *tz, int64_t t, struct cal_local *out)
 {
-	struct tz_saved sv;
 	int rc;
 
-	if (tz_enter(tz, &sv) != 0)
+	if (tz_enter(tz) != 0)
 		return -1;
 	rc = local_now_zone(t, out);
-	tz_leave(&sv);
 	return rc;
 }
 
@@ -235,18 +212,16 @@ int
 cal_from_local(const char *tz, int year, int month, int day, int hour,
 	       int min, int sec, int64_t *out, int *shifted)
 {
-	struct tz_saved sv;
 	int rc;
 
 	if (shifted != NULL)
 		*shifted = 0;
 	if (!fields_valid(year, month, day, hour, min, sec))
 		return -1;
-	if (tz_enter(tz, &sv) != 0)
+	if (tz_enter(tz) != 0)
 		return -1;
 	rc = from_local_zone(wall_seconds(year, month, day, hour, min, sec),
 			     out, shifted);
-	tz_leave(&sv);
 	return rc;
 }
 
@@ -331,17 +306,15 @@ range_count(const struct cal_site *s, int64_t days)
 static int64_t
 day_edge(const struct cal_site *s, int64_t days, int which)
 {
-	struct tz_saved sv;
 	const struct cal_range *r;
 	int64_t t = -1;
 	int n = range_count(s, days);
 
-	if (n == 0 || tz_enter(s->tz, &sv) != 0)
+	if (n == 0 || tz_enter(s->tz) != 0)
 		return -1;
 	r = &s->hours[util_weekday(days)][which ? n - 1 : 0];
 	if (minute_zone(days, which ? r->close : r->open, &t) != 0)
 		t = -1;
-	tz_leave(&sv);
 	return t;
 }
 
@@ -390,13 +363,11 @@ next_open_zone(const struct cal_site *s, int64_t t)
 int64_t
 cal_next_open(const struct cal_site *s, int64_t t)
 {
-	struct tz_saved sv;
 	int64_t r;
 
-	if (s == NULL || tz_enter(s->tz, &sv) != 0)
+	if (s == NULL || tz_enter(s->tz) != 0)
 		return -1;
 	r = next_open_zone(s, t);
-	tz_leave(&sv);
 	return r;
 }
 
