@@ -52,6 +52,20 @@ log_set_prefix(int journald)
 	log_journald = journald;
 }
 
+void
+log_set_buffered(void)
+{
+	static char buf[65536];
+
+	(void)setvbuf(stderr, buf, _IOFBF, sizeof(buf));
+}
+
+void
+log_flush(void)
+{
+	(void)fflush(stderr);
+}
+
 static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
@@ -93,5 +107,6 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vwrite(LOG_LVL_ERR, fmt, ap);
 	va_end(ap);
+	log_flush();
 	abort();
 }

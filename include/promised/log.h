@@ -19,6 +19,10 @@ void log_set_level(enum log_level level);
 int log_parse_level(const char *name, enum log_level *out);
 /* Chooses "<N>" prefixes (journald) or plain "promised: " lines. */
 void log_set_prefix(int journald);
+/* Buffers lines until log_flush (the daemon flushes before it sleeps):
+ * a burst of deliveries then costs one write, not one per line. */
+void log_set_buffered(void);
+void log_flush(void);
 
 void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

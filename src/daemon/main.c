@@ -203,6 +203,7 @@ run_daemon(const struct opts *o, struct config *cfg)
 		loop_request_recompute(lp);
 	sd_notify(0, "READY=1\nSTATUS=running");
 	log_notice("ready: database %s, config %s", store_path(st), o->config);
+	log_set_buffered();   /* the loop flushes before it sleeps */
 	if (loop_run(lp) != 0)
 		ex = EX_OSERR;
 	sd_notify(0, "STOPPING=1");
