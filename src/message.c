@@ -541,6 +541,36 @@ message_render_linked(const struct config *cfg,
 	return rc;
 }
 
+int
+message_uses_history(const struct template_set *tpl,
+		     const struct cfg_channel *ch)
+{
+	enum template_var h = TEMPLATE_VAR_HISTORY;
+	const char *body;
+
+	if (ch == NULL)
+		return template_set_uses(tpl, TEMPLATE_PART_SUBJECT, h) ||
+		       template_set_uses(tpl, TEMPLATE_PART_TXT, h);
+	switch (ch->type) {
+	case CFG_CHANNEL_SMTP:
+	case CFG_CHANNEL_MAILDIR:
+		return template_set_uses(tpl, TEMPLATE_PART_SUBJECT, h) ||
+		       template_set_uses(tpl, TEMPLATE_PART_TXT, h) ||
+		       template_set_uses(tpl, TEMPLATE_PART_HTML, h);
+	case CFG_CHANNEL_WEBHOOK:
+		/* The body's own text is parsed at render time: any use
+		 * of the name is taken for one. */
+		body = ch->webhook.body != NULL ? ch->webhook.body : "";
+		return strstr(body, "history") != NULL ||
+		       template_set_uses(tpl, TEMPLATE_PART_SMS, h) ||
+		       template_set_uses(tpl, TEMPLATE_PART_SUBJECT, h);
+	case CFG_CHANNEL_LOG:
+		return template_set_uses(tpl, TEMPLATE_PART_SUBJECT, h);
+	default:
+		return 1;
+	}
+}
+
 void
 message_out_clear(struct message_out *out)
 {

@@ -619,6 +619,39 @@ template_free(struct template *t)
 	free(t);
 }
 
+int
+template_uses(const struct template *t, enum template_var var)
+{
+	size_t i;
+
+	for (i = 0; t != NULL && i < t->nops; i++) {
+		if ((t->ops[i].kind == OP_VAR || t->ops[i].kind == OP_OPEN) &&
+		    t->ops[i].var == (int)var)
+			return 1;
+	}
+	return 0;
+}
+
+int
+template_set_uses(const struct template_set *set, enum template_part part,
+		  enum template_var var)
+{
+	size_t l, k;
+
+	if (set == NULL || (int)part < 0 || part >= TEMPLATE_PART_COUNT)
+		return 0;
+	for (l = 0; l < NLOCALES; l++) {
+		if (part == TEMPLATE_PART_HTML &&
+		    template_uses(set->layout[l], var))
+			return 1;
+		for (k = 0; k < NKINDS; k++) {
+			if (template_uses(set->t[l][k][part], var))
+				return 1;
+		}
+	}
+	return 0;
+}
+
 /* Parses src (a layout when layout is set), appending errors to errs;
  * NULL when there were any. */
 static struct template *

@@ -56,6 +56,12 @@ int message_render(const struct config *cfg, const struct template_set *tpl,
 		   int *permanent, char *err, size_t errlen);
 void message_out_clear(struct message_out *out);
 
+/* 1 when a message for ch (NULL: the subject and text of
+ * message_render_text) shows the promise's history, so the caller must
+ * read its timeline; 0 when events may be NULL. */
+int message_uses_history(const struct template_set *tpl,
+			 const struct cfg_channel *ch);
+
 /* message_render with the one-click links Done, I'm on it and Snooze for
  * n's promise and recipient (links may be NULL: none).  Each link's token
  * is recorded in the store of links->action when it has one. */

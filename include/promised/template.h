@@ -141,6 +141,10 @@ struct template *template_parse(const char *src, const char *name,
 /* Frees t (NULL is fine). */
 void template_free(struct template *t);
 
+/* 1 when t substitutes or tests var, else 0: a caller leaves out a value
+ * that costs something to compute (the history reads the timeline). */
+int template_uses(const struct template *t, enum template_var var);
+
 /* Renders t with vars, escaping values as esc, into *out (owned).  Bytes
  * of a value that are not UTF-8 become U+FFFD.  0, or -1 with err. */
 int template_expand(const struct template *t, enum template_escape esc,
@@ -165,6 +169,11 @@ int template_set_check(const char *dir, const char *override_dir,
 
 /* Frees set (NULL is fine). */
 void template_set_free(struct template_set *set);
+
+/* 1 when any locale's and kind's template of part (the HTML part with
+ * its layouts) uses var. */
+int template_set_uses(const struct template_set *set, enum template_part part,
+		      enum template_var var);
 
 /* 1 when kind names a known kind ("reminder" ...), else 0. */
 int template_kind_known(const char *kind);

@@ -404,16 +404,17 @@ deliver_on_done(void *cb_ctx, const struct netsend_done *dn)
 
 /* ---- Sending ------------------------------------------------------------ */
 
-/* The promise of n and its timeline, for rendering; STORE_OK or why not
- * (*p and *ev are for the caller to free either way). */
+/* The promise of n and, when the message shows it, its timeline, for
+ * rendering; STORE_OK or why not (*p and *ev are for the caller to free
+ * either way). */
 static int
-load_promise(struct deliver *d, const struct notification *n,
+load_promise(struct deliver *d, const struct notification *n, int history,
 	     struct promise *p, struct event **ev, size_t *nev, char *err,
 	     size_t errlen)
 {
 	int rc = store_get(d->st, n->promise_id, p, err, errlen);
 
-	if (rc == STORE_OK)
+	if (rc == STORE_OK && history)
 		rc = store_events(d->st, n->promise_id, ev, nev, err, errlen);
 	return rc;
 }
@@ -441,7 +442,8 @@ render_text(struct deliver *d, const struct notification *n, int64_t now,
 	memset(&p, 0, sizeof(p));
 	if (d->tpl == NULL)
 		return OUT_OK;
-	if (load_promise(d, n, &p, &ev, &nev, err, errlen) != STORE_OK)
+	if (load_promise(d, n, message_uses_history(d->tpl, NULL), &p, &ev,
+			 &nev, err, errlen) != STORE_OK)
 		goto out;
 	if (message_render_text_linked(d->cfg, d->tpl, n, &p, ev, nev,
 				       d->links, now, subject, text, err,
@@ -502,7 +504,8 @@ render(struct deliver *d, const struct cfg_channel *ch,
 		util_seterr(err, errlen, "no message templates are loaded");
 		goto out;
 	}
-	if (load_promise(d, n, &p, &ev, &nev, err, errlen) != STORE_OK)
+	if (load_promise(d, n, message_uses_history(d->tpl, ch), &p, &ev,
+			 &nev, err, errlen) != STORE_OK)
 		goto out;
 	if (message_render_linked(d->cfg, d->tpl, ch, n, &p, ev, nev, d->links,
 				  now, out, &permanent, err, errlen) != 0) {

@@ -453,6 +453,36 @@ test_no_header_injection(void **state)
 	message_out_clear(&out);
 }
 
+/* The timeline is read only for messages that show it. */
+static void
+test_uses_history(void **state)
+{
+	struct fx *f = *state;
+	struct cfg_channel hook = *config_channel(f->cfg, "sms");
+	struct template *t;
+	char err[256];
+
+	/* The shipped emails show the history, the shipped SMS does not. */
+	assert_true(message_uses_history(f->tpl, config_channel(f->cfg,
+								"smtp")));
+	assert_true(message_uses_history(f->tpl, config_channel(f->cfg,
+								"mail")));
+	assert_true(message_uses_history(f->tpl, NULL));
+	assert_false(message_uses_history(f->tpl, config_channel(f->cfg,
+								 "sms")));
+	assert_false(message_uses_history(f->tpl, config_channel(f->cfg,
+								 "log")));
+	/* A webhook body of its own that shows it. */
+	hook.webhook.body = "{\"h\": \"{{#history}}{{history}}{{/history}}\"}";
+	assert_true(message_uses_history(f->tpl, &hook));
+	t = template_parse("{{#history}}seen{{/history}}", "t", err,
+			   sizeof(err));
+	assert_non_null(t);
+	assert_true(template_uses(t, TEMPLATE_VAR_HISTORY));
+	assert_false(template_uses(t, TEMPLATE_VAR_TITLE));
+	template_free(t);
+}
+
 int
 main(void)
 {
@@ -465,6 +495,7 @@ main(void)
 		cmocka_unit_test(test_webhook_form),
 		cmocka_unit_test(test_permanent),
 		cmocka_unit_test(test_no_header_injection),
+		cmocka_unit_test(test_uses_history),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
