@@ -4,12 +4,13 @@
  *
  * Zone rules come from the system's tz database through glibc: the TZ
  * variable is set to the zone of each call and left set until another
- * zone is needed (see tz_enter); the daemon and the CLI convert on one
- * thread.
+ * zone is needed (see tz_enter); tz_lock makes each conversion whole
+ * when a feed's parse thread converts too.
  * Local -> UTC is done here rather than with mktime or libical so that the
  * RFC 5545 rule holds exactly: a local time inside a gap moves forward by
  * the gap, a repeated local time means its first occurrence.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,11 @@
 
 #define SEARCH_DAYS 400      /* longer than any year: bounds every search */
 #define TZ_NAME_MAX 128
+
+/* TZ, glibc's loaded zone and the caches below are one state for the
+ * process: a feed is parsed on a thread of its own while the caller
+ * stores its items and computes schedules (feed.c). */
+static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
 
 
 static const char *
@@ -60,8 +66,8 @@ tz_name_ok(const char *tz)
 	return 1;
 }
 
-int
-cal_tz_valid(const char *tz)
+static int
+tz_valid_locked(const char *tz)
 {
 	/* The last name found valid: callers convert in the same few zones
 	 * over and over, and each check otherwise opens a file. */
@@ -89,7 +95,19 @@ cal_tz_valid(const char *tz)
 	return ok;
 }
 
-/* Makes tz the zone of localtime_r; -1 when the zone is unknown.
+int
+cal_tz_valid(const char *tz)
+{
+	int ok;
+
+	pthread_mutex_lock(&tz_lock);
+	ok = tz_valid_locked(tz);
+	pthread_mutex_unlock(&tz_lock);
+	return ok;
+}
+
+/* Makes tz the zone of localtime_r; -1 when the zone is unknown.  Called
+ * with tz_lock held, until the conversion is done.
  *
  * TZ is left set to the last zone used: a burst of conversions in one
  * zone then costs no tzset() at all, where putting TZ back after each
@@ -104,7 +122,7 @@ tz_enter(const char *tz)
 	const char *cur = util_getenv("TZ");
 
 	tz = zone_or_utc(tz);
-	if (!cal_tz_valid(tz))
+	if (!tz_valid_locked(tz))
 		return -1;
 	if (cur != NULL && strcmp(cur, tz) == 0 && strcmp(loaded, tz) == 0)
 		return 0;
@@ -202,9 +220,9 @@ cal_to_local(const char *tz, int64_t t, struct cal_local *out)
 {
 	int rc;
 
-	if (tz_enter(tz) != 0)
-		return -1;
-	rc = local_now_zone(t, out);
+	pthread_mutex_lock(&tz_lock);
+	rc = tz_enter(tz) != 0 ? -1 : local_now_zone(t, out);
+	pthread_mutex_unlock(&tz_lock);
 	return rc;
 }
 
@@ -218,10 +236,11 @@ cal_from_local(const char *tz, int year, int month, int day, int hour,
 		*shifted = 0;
 	if (!fields_valid(year, month, day, hour, min, sec))
 		return -1;
-	if (tz_enter(tz) != 0)
-		return -1;
-	rc = from_local_zone(wall_seconds(year, month, day, hour, min, sec),
+	pthread_mutex_lock(&tz_lock);
+	rc = tz_enter(tz) != 0 ? -1 :
+	     from_local_zone(wall_seconds(year, month, day, hour, min, sec),
 			     out, shifted);
+	pthread_mutex_unlock(&tz_lock);
 	return rc;
 }
 
@@ -310,11 +329,14 @@ day_edge(const struct cal_site *s, int64_t days, int which)
 	int64_t t = -1;
 	int n = range_count(s, days);
 
-	if (n == 0 || tz_enter(s->tz) != 0)
+	if (n == 0)
 		return -1;
 	r = &s->hours[util_weekday(days)][which ? n - 1 : 0];
-	if (minute_zone(days, which ? r->close : r->open, &t) != 0)
+	pthread_mutex_lock(&tz_lock);
+	if (tz_enter(s->tz) != 0 ||
+	    minute_zone(days, which ? r->close : r->open, &t) != 0)
 		t = -1;
+	pthread_mutex_unlock(&tz_lock);
 	return t;
 }
 
@@ -365,9 +387,11 @@ cal_next_open(const struct cal_site *s, int64_t t)
 {
 	int64_t r;
 
-	if (s == NULL || tz_enter(s->tz) != 0)
+	if (s == NULL)
 		return -1;
-	r = next_open_zone(s, t);
+	pthread_mutex_lock(&tz_lock);
+	r = tz_enter(s->tz) != 0 ? -1 : next_open_zone(s, t);
+	pthread_mutex_unlock(&tz_lock);
 	return r;
 }
 

@@ -15,6 +15,7 @@
  * maps to nothing but comes with its own VTIMEZONE is converted by libical.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +44,8 @@
 #define MAX_STEPS 100000        /* recurrence iterations per rule */
 #define REF_MAX 256             /* the store's limit on refs */
 #define RELEASE_STEP (1 << 20)  /* feed_parse_fd gives pages back by this */
+#define PIPE_BATCH 64           /* items handed over at once ... */
+#define PIPE_DEPTH 8            /* ... and batches waiting at most */
 /* How far an instance's UTC offset may differ from its rule's start: the
  * cheap wall-clock estimate of a due is trusted outside this margin. */
 #define SKEW (6 * INT64_C(3600))
@@ -413,6 +416,7 @@ struct override {
 
 struct pctx {
 	const struct feed_opts *o;
+	struct zone spare;     /* a TZID resolved when the cache is full */
 	int64_t now, wstart, wend;
 	size_t max_inst;
 	feed_item_fn cb;
@@ -522,7 +526,6 @@ out:
 static struct zone *
 zone_get(struct pctx *c, const char *tzid)
 {
-	static struct zone spare;
 	struct zone *z = zone_find(c, tzid);
 
 	if (z != NULL)
@@ -530,7 +533,7 @@ zone_get(struct pctx *c, const char *tzid)
 	z = zone_add(c, tzid);
 	if (z == NULL) {
 		/* Cache full: resolve into a scratch entry. */
-		z = &spare;
+		z = &c->spare;
 		memset(z, 0, sizeof(*z));
 	}
 	z->known = feed_tz_resolve(tzid, z->iana, sizeof(z->iana)) == 0;
@@ -1636,16 +1639,183 @@ feed_parse(const char *data, size_t len, const struct feed_opts *o,
 	return parse_text(data, len, NULL, o, now, cb, ctx, st, err, errlen);
 }
 
+/*
+ * feed_parse_fd parses on a thread of its own and calls cb on the
+ * caller's: the caller writes each item to the database while the next
+ * ones are parsed, so a large feed costs about the longer of the two,
+ * not their sum.  Items cross over as owned copies, PIPE_BATCH at a time
+ * (one lock per batch); at most PIPE_DEPTH batches wait, which bounds
+ * the memory.  The parse thread touches nothing of the caller's but the
+ * options (read-only) and *st; time zones are shared through calendar's
+ * lock.
+ */
+struct pipe_batch {
+	struct feed_item it[PIPE_BATCH];
+	size_t n;
+};
+
+struct pipe {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;       /* a batch was queued or taken, or an end */
+	struct pipe_batch *q[PIPE_DEPTH];
+	size_t head, count;
+	int done;                /* the parse returned */
+	int stop;                /* the caller's cb asked to stop */
+	struct pipe_batch *fill; /* the parse thread's own */
+	/* The parse: its input, result and error. */
+	const char *map;
+	size_t len;
+	const struct feed_opts *o;
+	int64_t now;
+	struct feed_stats *st;
+	int rc;
+	char err[512];
+};
+
+static void
+batch_free(struct pipe_batch *b)
+{
+	size_t i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->n; i++)
+		feed_item_clear(&b->it[i]);
+	free(b);
+}
+
+/* Queues the filled batch; 1 when the caller stopped (it is freed). */
+static int
+pipe_hand_over(struct pipe *p)
+{
+	struct pipe_batch *b = p->fill;
+	int stopped;
+
+	p->fill = NULL;
+	pthread_mutex_lock(&p->mu);
+	while (p->count == PIPE_DEPTH && !p->stop)
+		pthread_cond_wait(&p->cv, &p->mu);
+	stopped = p->stop;
+	if (!stopped) {
+		p->q[(p->head + p->count) % PIPE_DEPTH] = b;
+		p->count++;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (stopped)
+		batch_free(b);
+	return stopped;
+}
+
+/* The parse thread's feed_item_fn. */
+static int
+pipe_push(void *ctx, const struct feed_item *it)
+{
+	struct pipe *p = ctx;
+
+	if (p->fill == NULL)
+		p->fill = xcalloc(1, sizeof(*p->fill));
+	feed_item_copy(&p->fill->it[p->fill->n++], it);
+	return p->fill->n == PIPE_BATCH ? pipe_hand_over(p) : 0;
+}
+
+static void *
+pipe_parse(void *arg)
+{
+	struct pipe *p = arg;
+
+	p->rc = parse_text(p->map, p->len, p->map, p->o, p->now, pipe_push, p,
+			   p->st, p->err, sizeof(p->err));
+	if (p->fill != NULL && p->fill->n > 0)
+		(void)pipe_hand_over(p);
+	batch_free(p->fill);
+	p->fill = NULL;
+	pthread_mutex_lock(&p->mu);
+	p->done = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* The next batch, or NULL once the parse is done and all are taken. */
+static struct pipe_batch *
+pipe_take(struct pipe *p)
+{
+	struct pipe_batch *b = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	while (p->count == 0 && !p->done)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (p->count > 0) {
+		b = p->q[p->head];
+		p->head = (p->head + 1) % PIPE_DEPTH;
+		p->count--;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return b;
+}
+
+/* Runs the parse of map on a thread and cb here; -1 with err when the
+ * thread cannot start (the caller parses in place then). */
+static int
+parse_piped(const char *map, size_t len, const struct feed_opts *o,
+	    int64_t now, feed_item_fn cb, void *ctx, struct feed_stats *st,
+	    char *err, size_t errlen, int *started)
+{
+	struct pipe p;
+	struct pipe_batch *b;
+	pthread_t th;
+	size_t i;
+	int stopped = 0;
+
+	memset(&p, 0, sizeof(p));
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	p.map = map;
+	p.len = len;
+	p.o = o;
+	p.now = now;
+	p.st = st;
+	*started = pthread_create(&th, NULL, pipe_parse, &p) == 0;
+	if (!*started)
+		goto out;
+	while ((b = pipe_take(&p)) != NULL) {
+		for (i = 0; i < b->n && !stopped; i++)
+			stopped = cb(ctx, &b->it[i]) != 0;
+		batch_free(b);
+		if (stopped && !p.stop) {
+			pthread_mutex_lock(&p.mu);
+			p.stop = 1;
+			pthread_cond_broadcast(&p.cv);
+			pthread_mutex_unlock(&p.mu);
+		}
+	}
+	pthread_join(th, NULL);
+	/* The parse may have ended before it saw the stop. */
+	if (stopped && p.rc == 0) {
+		p.rc = -1;
+		util_strlcpy(p.err, "stopped by the caller", sizeof(p.err));
+	}
+	if (p.rc != 0)
+		util_strlcpy(err, p.err, errlen);
+out:
+	pthread_cond_destroy(&p.cv);
+	pthread_mutex_destroy(&p.mu);
+	return *started ? p.rc : -1;
+}
+
 int
 feed_parse_fd(int fd, const struct feed_opts *o, int64_t now,
 	      feed_item_fn cb, void *ctx, struct feed_stats *st, char *err,
 	      size_t errlen)
 {
 	char ebuf[UTIL_STRERROR_LEN];
+	struct feed_stats local;
 	struct stat sb;
 	void *map;
 	size_t len;
-	int rc;
+	int rc, started = 0;
 
 	if (fstat(fd, &sb) != 0)
 		sb.st_mode = 0;
@@ -1666,7 +1836,12 @@ feed_parse_fd(int fd, const struct feed_opts *o, int64_t now,
 		return -1;
 	}
 	(void)madvise(map, len, MADV_SEQUENTIAL);
-	rc = parse_text(map, len, map, o, now, cb, ctx, st, err, errlen);
+	if (st == NULL)
+		st = &local;
+	rc = parse_piped(map, len, o, now, cb, ctx, st, err, errlen, &started);
+	if (!started)
+		rc = parse_text(map, len, map, o, now, cb, ctx, st, err,
+				errlen);
 	munmap(map, len);
 	return rc;
 }

@@ -559,15 +559,27 @@ test_many_items(void **state)
 	free(buf);
 }
 
+/* A callback that stops the parse at its 1000th item. */
+static int
+stop_at_1000(void *ctx, const struct feed_item *it)
+{
+	size_t *calls = ctx;
+
+	assert_non_null(it->ref);
+	return ++*calls == 1000;
+}
+
 /* feed_parse_fd over a file of more than a megabyte (its pages are given
- * back as the parse goes) yields the same items as feed_parse over the
- * same bytes in memory; an empty file is an empty answer. */
+ * back as the parse goes, on a thread of its own) yields the same items
+ * in the same order as feed_parse over the same bytes in memory; a stop
+ * from the callback ends it there; a cut file and an empty one are
+ * errors. */
 static void
 test_parse_fd(void **state)
 {
 	struct feed_opts o = opts();
 	struct feed_stats st;
-	size_t cap = 20000 * 120 + 64, len = 0, i;
+	size_t cap = 20000 * 120 + 64, len = 0, i, calls;
 	char *buf = malloc(cap), err[256], path[] = "/tmp/promised-fd-XXXXXX";
 	struct feed_items l, m;
 	int fd;
@@ -602,6 +614,19 @@ test_parse_fd(void **state)
 	assert_string_equal(l.v[19999].ref, "feed:test:u19999");
 	feed_items_free(&l);
 	feed_items_free(&m);
+	/* The callback stops it: no item after that one. */
+	calls = 0;
+	assert_int_equal(feed_parse_fd(fd, &o, NOW, stop_at_1000, &calls, NULL,
+				       err, sizeof(err)), -1);
+	assert_int_equal(calls, 1000);
+	assert_non_null(strstr(err, "stopped"));
+	/* Cut before END:VCALENDAR: the parse thread's error comes back. */
+	assert_int_equal(ftruncate(fd, (off_t)(len / 2)), 0);
+	err[0] = '\0';
+	assert_int_equal(feed_parse_fd(fd, &o, NOW, feed_items_add, &l, NULL,
+				       err, sizeof(err)), -1);
+	assert_true(err[0] != '\0');
+	feed_items_free(&l);
 	/* The same file cut to nothing. */
 	assert_int_equal(ftruncate(fd, 0), 0);
 	assert_int_equal(feed_parse_fd(fd, &o, NOW, feed_items_add, &l, NULL,
