@@ -458,7 +458,8 @@ fire_one(const struct escalate *esc, struct store *st, int64_t id,
 	sf.mark_lapsed = sched_lapse_due(&p, now);
 	sf.kind = f.escalated ? EVENT_ESCALATED : EVENT_REMINDED;
 	sf.detail = f.detail.p;
-	rc = store_fire(st, id, &sf, now, err, errlen);
+	/* Read above inside escalate_run's batch: not read again. */
+	rc = store_fire_loaded(st, &p, &sf, now, err, errlen);
 	if (rc != STORE_OK)
 		goto out;
 	if (sf.mark_lapsed)
@@ -487,6 +488,8 @@ escalate_run(struct escalate *esc, struct store *st, int64_t now,
 			rc = -1;
 			goto out;
 		}
+		if (n == 0)
+			break;   /* nothing due: no transaction at all */
 		/* One commit for the batch: 2,000 steps due in the same
 		 * second cost a few fsyncs, not 2,000. */
 		if (store_batch_begin(st, err, errlen) != STORE_OK) {

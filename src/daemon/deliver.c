@@ -285,30 +285,31 @@ unrec_free(struct unrec *u)
 	free(u);
 }
 
-/* Writes the kept answers in one transaction: the answers that come in
- * together cost one commit (one fsync) instead of one each.  When the
- * store refuses, all of them stay kept for the next try. */
-static void
-batch_flush(struct deliver *d)
+/* Writes the kept answers inside the open batch; STORE_OK, or the
+ * store's refusal (then none of them is to be taken as written). */
+static int
+answers_write(struct deliver *d, char *err, size_t errlen)
 {
 	struct unrec *u;
-	char err[512] = "";
-	int rc;
+	int rc = STORE_OK;
 
-	if (d->unrec == NULL)
-		return;
-	rc = store_batch_begin(d->st, err, sizeof(err));
-	if (rc != STORE_OK)
-		goto kept;
 	for (u = d->unrec; rc == STORE_OK && u != NULL; u = u->next) {
 		rc = deliver_persist(d, u->j, u->state, u->next_at, u->detail,
-				     u->provider, u->at, err, sizeof(err));
+				     u->provider, u->at, err, errlen);
 		u->gone = rc != STORE_OK && !transient(rc);
 		if (u->gone)
 			rc = STORE_OK;   /* only that one is dropped */
 	}
-	rc = store_batch_end(d->st, rc, err, sizeof(err));
-kept:
+	return rc;
+}
+
+/* After the batch of answers_write ended with rc: forgets the answers
+ * written, or keeps them all for the next try. */
+static void
+answers_done(struct deliver *d, int rc, const char *err)
+{
+	struct unrec *u;
+
 	if (rc != STORE_OK) {
 		/* Said once per failure, not once per loop turn. */
 		if (!d->unrec->late)
@@ -331,6 +332,56 @@ kept:
 		d->nunrec--;
 		unrec_free(u);
 	}
+}
+
+/* Writes the kept answers in one transaction: the answers that come in
+ * together cost one commit (one fsync) instead of one each.  When the
+ * store refuses, all of them stay kept for the next try. */
+static void
+batch_flush(struct deliver *d)
+{
+	char err[512] = "";
+	int rc;
+
+	if (d->unrec == NULL)
+		return;
+	rc = store_batch_begin(d->st, err, sizeof(err));
+	if (rc == STORE_OK) {
+		rc = answers_write(d, err, sizeof(err));
+		rc = store_batch_end(d->st, rc, err, sizeof(err));
+	}
+	answers_done(d, rc, err);
+}
+
+/* Claims up to limit rows, in one commit with the answers kept so far:
+ * a turn of the loop that records answers and claims the next rows
+ * pays one fsync, not two.  The claim is durable before any of its rows
+ * is sent.  STORE_OK, or the store's error in err (nothing claimed;
+ * the answers stay kept when they were not written). */
+static int
+claim(struct deliver *d, int64_t now, size_t limit, struct notification **arr,
+      size_t *n, char *err, size_t errlen)
+{
+	int rc;
+
+	if (d->unrec == NULL)
+		return store_outbox_claim(d->st, now, limit, arr, n, err,
+					  errlen);
+	rc = store_batch_begin(d->st, err, errlen);
+	if (rc == STORE_OK) {
+		rc = answers_write(d, err, errlen);
+		if (rc == STORE_OK)
+			rc = store_outbox_claim(d->st, now, limit, arr, n, err,
+						errlen);
+		rc = store_batch_end(d->st, rc, err, errlen);
+	}
+	answers_done(d, rc, err);
+	if (rc != STORE_OK) {
+		notification_free_array(*arr, *n);
+		*arr = NULL;
+		*n = 0;
+	}
+	return rc;
 }
 
 /* Turns one answer into sent, retry or dead (and the fallback). */
@@ -641,17 +692,19 @@ deliver_run(struct deliver *d, int64_t now)
 	int batch;
 
 	/* Answers the store refused before: nothing new until they are in. */
-	batch_flush(d);
-	if (d->unrec != NULL)
-		return -1;
+	if (d->unrec != NULL && d->unrec->late) {
+		batch_flush(d);
+		if (d->unrec != NULL)
+			return -1;
+	}
 	for (batch = 0; batch < DELIVER_MAX_BATCHES; batch++) {
 		limit = DELIVER_MAX_INFLIGHT - d->inflight;
 		if (limit > DELIVER_BATCH)
 			limit = DELIVER_BATCH;
 		if (d->inflight >= DELIVER_MAX_INFLIGHT || limit == 0)
 			break;
-		if (store_outbox_claim(d->st, now, limit, &arr, &n, err,
-				       sizeof(err)) != STORE_OK) {
+		if (claim(d, now, limit, &arr, &n, err,
+			  sizeof(err)) != STORE_OK) {
 			log_err("cannot claim notifications: %s", err);
 			util_seterr(d->lasterr, sizeof(d->lasterr), "cannot "
 				    "claim notifications: %s", err);
@@ -856,6 +909,12 @@ void
 deliver_hold(struct deliver *d)
 {
 	d->batching++;
+}
+
+void
+deliver_flush(struct deliver *d)
+{
+	batch_flush(d);
 }
 
 void

@@ -50,7 +50,8 @@ struct netsend *deliver_netsend(struct deliver *d);
 void deliver_set_other_done(struct deliver *d, netsend_done_fn fn,
 			    void *ctx);
 /* Claims due rows while there is room and sends them; -1 on a store
- * error (the loop retries a little later). */
+ * error (the loop retries a little later).  Answers kept by a hold are
+ * written in the same commit as the first claim. */
 int deliver_run(struct deliver *d, int64_t now);
 /* Rows in flight. */
 size_t deliver_inflight(const struct deliver *d);
@@ -64,11 +65,13 @@ int deliver_saturated(const struct deliver *d);
 int deliver_take_answered(struct deliver *d);
 
 /* Between hold and release (nested), answers are kept in memory and
- * written together when the outermost release comes: the loop holds
- * while it handles one wake-up's events, so the answers of that wake-up
- * cost one commit. */
+ * written together when the outermost release comes, or with the next
+ * claim of deliver_run, or by deliver_flush: the loop holds from one
+ * wake-up's events to the end of the pass they cause, so its answers
+ * and its next claim cost one commit. */
 void deliver_hold(struct deliver *d);
 void deliver_release(struct deliver *d);
+void deliver_flush(struct deliver *d);
 
 /* Why the last deliver_run returned -1 (for /healthz). */
 const char *deliver_last_error(const struct deliver *d);

@@ -472,6 +472,9 @@ loop_pass(struct loop *lp)
 				    deliver_last_error(lp->dl));
 		failed = 1;
 	}
+	/* What the claims did not take along (a retry's next instant
+	 * included) is written before the next wake is chosen. */
+	deliver_flush(lp->dl);
 	lp->retry_at = failed ? now + LOOP_RETRY_SECS : 0;
 	if (failed)
 		util_strlcpy(lp->last_err, err[0] ? err : "see the log",
@@ -890,6 +893,8 @@ loop_run(struct loop *lp)
 		if (pass)
 			loop_pass(lp);
 		pass = 0;
+		/* The hold of the last wake-up ends after its pass. */
+		deliver_release(lp->dl);
 		/* No timeout of our own: only a due instant or an event wakes
 		 * us; libmicrohttpd asks for one only while connections are
 		 * open. */
@@ -904,7 +909,8 @@ loop_run(struct loop *lp)
 			return -1;
 		}
 		http = n == 0 && wait_ms >= 0;
-		/* The answers of this wake-up share one commit. */
+		/* The answers of this wake-up share one commit, with the
+		 * claim of the pass they cause. */
 		deliver_hold(lp->dl);
 		for (i = 0; i < n; i++) {
 			switch ((enum loop_src)(evs[i].data.u64 & 0xffffffffu)) {
@@ -931,7 +937,6 @@ loop_run(struct loop *lp)
 				break;
 			}
 		}
-		deliver_release(lp->dl);
 		if (lp->hd != NULL && (http || wait_ms == 0))
 			httpd_run(lp->hd);
 		/* Answers free room for more rows and may move the next wake. */
@@ -946,6 +951,8 @@ loop_run(struct loop *lp)
 		if (!pass && lp->armed_ns < 0)
 			loop_arm(lp);
 	}
+	/* Stopped in the middle of a wake-up: its answers are written. */
+	deliver_release(lp->dl);
 	return 0;
 }
 

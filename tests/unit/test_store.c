@@ -1376,6 +1376,53 @@ test_next_wake_and_due(void **state)
 	assert_int_equal(wake, T0 + 40 * 60);
 }
 
+/* Claims take pending and retry rows together, oldest next_try_at
+ * first, and at most the limit. */
+static void
+test_outbox_claim_order(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = add_simple(f, "alice", T0 + HOUR);
+	struct notification ns[4], *out = NULL;
+	struct store_fire fire = { .notifs = ns, .nnotifs = 4,
+				   .kind = EVENT_REMINDED,
+				   .fired_through = T0 };
+	size_t n = 0;
+
+	notif(&ns[0], "k1", "alice", "sms");
+	notif(&ns[1], "k2", "bob", "sms");
+	notif(&ns[2], "k3", "carol", "sms");
+	notif(&ns[3], "k4", "dave", "sms");
+	ns[0].next_try_at = T0 + 30;
+	ns[1].next_try_at = T0 + 10;
+	ns[2].next_try_at = T0 + 20;
+	ns[3].next_try_at = T0 + 100;   /* not yet */
+	assert_int_equal(store_fire(f->st, id, &fire, T0, f->err,
+				    sizeof(f->err)), STORE_OK);
+	assert_int_equal(store_outbox_claim(f->st, T0 + 50, 1, &out, &n,
+					    f->err, sizeof(f->err)), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].idem_key, "k2");
+	/* k2 fails and is due again at T0 + 15, before k3 and k1. */
+	assert_int_equal(store_outbox_result(f->st, out[0].id, NOTIF_RETRY,
+					     T0 + 15, "timeout", NULL, T0 + 12,
+					     f->err, sizeof(f->err)),
+			 STORE_OK);
+	notification_free_array(out, n);
+	assert_int_equal(store_outbox_claim(f->st, T0 + 50, 2, &out, &n,
+					    f->err, sizeof(f->err)), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(out[0].idem_key, "k2");
+	assert_int_equal(out[0].attempts, 2);
+	assert_string_equal(out[1].idem_key, "k3");
+	notification_free_array(out, n);
+	assert_int_equal(store_outbox_claim(f->st, T0 + 50, 5, &out, &n,
+					    f->err, sizeof(f->err)), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].idem_key, "k1");
+	notification_free_array(out, n);
+}
+
 static void
 test_outbox_round_trip(void **state)
 {
@@ -1512,6 +1559,7 @@ main(void)
 		T(test_recompute_for),
 		T(test_next_wake_and_due),
 		T(test_outbox_round_trip),
+		T(test_outbox_claim_order),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
