@@ -758,6 +758,34 @@ result_tx(struct store *st, struct notification *nt, enum notif_state state,
 	return rc;
 }
 
+/* The common answer, without reading the row first: a `sending` row
+ * becomes sent (*done = 1).  *done = 0 when the row is not `sending`
+ * (or gone): the caller reads it to say which. */
+static int
+mark_sent(struct store *st, int64_t id, const char *provider_id, int64_t now,
+	  int *done, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	*done = 0;
+	rc = store_prepare(st, "UPDATE notifications SET state = 'sent',"
+			   " sent_at = ?2, provider_id = ?3"
+			   " WHERE id = ?1 AND state = 'sending'", &stmt, err,
+			   errlen);
+	if (rc != STORE_OK)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_int64(stmt, 2, now);
+	store_bind_text(stmt, 3, provider_id);
+	rc = store_step_done(st, stmt, "recording a send result", err,
+			     errlen);
+	if (rc == STORE_OK)
+		*done = sqlite3_changes(st->db) > 0;
+	store_finalize(st, stmt);
+	return rc;
+}
+
 int
 store_outbox_result(struct store *st, int64_t id, enum notif_state state,
 		    int64_t next_try_at, const char *error,
@@ -765,7 +793,7 @@ store_outbox_result(struct store *st, int64_t id, enum notif_state state,
 		    size_t errlen)
 {
 	struct notification nt;
-	int rc;
+	int rc, done = 0;
 
 	memset(&nt, 0, sizeof(nt));
 	if (state != NOTIF_SENT && state != NOTIF_RETRY &&
@@ -777,6 +805,11 @@ store_outbox_result(struct store *st, int64_t id, enum notif_state state,
 	rc = store_begin(st, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
+	if (state == NOTIF_SENT) {
+		rc = mark_sent(st, id, provider_id, now, &done, err, errlen);
+		if (rc != STORE_OK || done)
+			return store_end(st, rc, err, errlen);
+	}
 	rc = load_notif(st, id, &nt, err, errlen);
 	if (rc == STORE_OK)
 		rc = result_tx(st, &nt, state, next_try_at, error,
