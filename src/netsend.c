@@ -1,5 +1,6 @@
 /*
- * netsend: SMTP and webhook delivery through one libcurl multi handle.
+ * netsend: SMTP and webhook delivery, and feed fetches, through libcurl's
+ * multi interface.
  *
  * Every job is prepared completely when it is submitted (curl copies the
  * strings it is given, and the secrets are read then), so the channel
@@ -19,24 +20,29 @@
  * netsend_on_fd / netsend_on_timeout.  netsend_run drives the same multi
  * handle without a host loop (curl_multi_perform + curl_multi_poll).
  *
- * SMTP is the one exception to "one thread": libcurl waits for the reply
- * to the end of DATA (and to QUIT) with a blocking call even in multi mode
- * (curl/curl#8555), which would freeze the host loop, its HTTP answers and
- * its watchdog ping for up to the channel's timeout.  So emails go to a
- * mail thread, started with the first email, that owns a second netsend
- * (its own multi handle, channels and connection caches) and drives it
- * like netsend_run.  The two threads share only a mutex-protected pair of
- * lists of struct ns_mail: `submitted` (filled by netsend_smtp, woken with
- * curl_multi_wakeup) and `answered` (filled by the mail thread, announced
- * on an eventfd that the host watches like one of curl's sockets, or that
- * netsend_run polls).  Everything an email needs is copied into its
- * ns_mail on the caller's thread, the password included, so the mail
- * thread never reads the config (a reload may retire it) nor the
- * environment; answers are handed to the done callback on the caller's
- * thread only, so callers stay single-threaded.  netsend_free stops the
- * thread: a progress callback makes a blocking wait give up within about
- * a second, transfers still running end without an answer, and the
- * thread is joined before its netsend is freed on the caller's thread.
+ * Emails and webhooks run on send threads of their own.  libcurl waits
+ * for the reply to the end of DATA (and to QUIT) with a blocking call
+ * even in multi mode (curl/curl#8555), which would freeze the host loop,
+ * its HTTP answers and its watchdog ping for up to the channel's timeout;
+ * so emails go to a mail thread, started with the first email, that owns
+ * a second netsend (its own multi handle, channels and connection caches)
+ * and drives it like netsend_run.  Webhooks go the same way to a webhook
+ * thread of their own: a stalled mail server never holds them up, and a
+ * burst's transfers run on another core while the caller prepares the
+ * next ones.  Feed fetches stay on the caller's multi.  Each thread
+ * shares only a mutex-protected pair of lists of struct ns_mail with the
+ * caller: `submitted` (filled by netsend_smtp / netsend_http, woken with
+ * curl_multi_wakeup) and `answered` (filled by the thread, announced on
+ * an eventfd that the host watches like one of curl's sockets, or that
+ * netsend_run polls).  Everything a transfer needs is copied into its
+ * ns_mail on the caller's thread, passwords, tokens and signing secrets
+ * included, so a send thread never reads the config (a reload may retire
+ * it) nor the environment; answers are handed to the done callback on
+ * the caller's thread only, so callers stay single-threaded.
+ * netsend_free stops the threads: a progress callback makes a blocking
+ * wait give up within about a second, transfers still running end
+ * without an answer, and each thread is joined before its netsend is
+ * freed on the caller's thread.
  *
  * A job whose preparation fails for a reason that deserves an answer (a
  * missing secret) is answered from the timer, never from inside the
@@ -76,7 +82,7 @@
 #define NS_FETCH_MAX_REDIRS 5L
 #define NS_FETCH_CHANNEL "\001fetch"   /* no config channel has this name */
 #define NS_FETCH_CONCURRENCY 4
-/* The mail thread's longest sleep with nothing in flight: curl_multi_wakeup
+/* A send thread's longest sleep with nothing in flight: curl_multi_wakeup
  * is what wakes it for new mail; this only bounds a lost wake-up. */
 #define NS_MAIL_IDLE_MS (60 * 60 * 1000)
 
@@ -138,25 +144,37 @@ struct netsend {
 	struct ns_job *running;
 	size_t pending;
 	int64_t curl_deadline;        /* monotonic ms curl asked for; -1 none */
-	struct ns_mailer *mailer;     /* SMTP's thread; NULL before an email */
-	struct ns_mailer *owner;      /* set in the mail thread's own netsend */
+	/* The send threads, [0] emails and [1] webhooks; NULL before the
+	 * first of each.  Two, so a stalled mail server never holds up an
+	 * SMS. */
+	struct ns_mailer *mailer[2];
+	struct ns_mailer *owner;      /* set in a send thread's own netsend */
 };
 
-/* One email on its way through the mail thread: what the transfer needs
- * (copied on the caller's thread), then its answer. */
+/* One email or webhook on its way through a send thread: what the
+ * transfer needs (copied on the caller's thread), then its answer. */
 struct ns_mail {
-	struct ns_mail *next, *prev;  /* prev: the mail thread's busy list */
+	struct ns_mail *next, *prev;  /* prev: the send thread's busy list */
 	void *job_ctx;                /* the caller's */
-	struct cfg_channel ch;        /* the fields SMTP reads; strings owned */
+	int http;                     /* 1: a webhook, 0: an email */
+	struct cfg_channel ch;        /* the fields the transfer reads; strings
+				       * owned */
 	char *rcpt, *password, *message;
 	size_t len;
+	/* A webhook's key, instant (for its signature) and secrets. */
+	char *idem_key, *auth_secret, *sign_secret;
+	int64_t now;
 	enum netsend_result result;
 	long status;
+	int64_t retry_after;
 	char detail[NS_DETAIL_MAX];
 	char response[NS_SMTP_REPLY_MAX + 1];
+	char *body;                   /* a webhook's answer body, owned */
+	char provider_id[NS_PROVIDER_MAX];
 };
 
-/* The mail thread and what it shares with the caller's thread. */
+/* A send thread (mail or webhook) and what it shares with the caller's
+ * thread. */
 struct ns_mailer {
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -171,7 +189,7 @@ struct ns_mailer {
 	int stop;
 };
 
-static void mailer_stop(struct netsend *ns);
+static void mailer_stop(struct netsend *ns, int http);
 
 /* ------------------------------------------------------------------ */
 /* Classification tables                                               */
@@ -531,7 +549,7 @@ on_header(char *data, size_t size, size_t nitems, void *userp)
 	return n;
 }
 
-/* A transfer of the mail thread gives up as soon as netsend_free stops
+/* A transfer of a send thread gives up as soon as netsend_free stops
  * the thread: the only way out of curl's blocking wait for the reply to
  * the end of DATA, which calls this about once a second. */
 static int
@@ -553,7 +571,7 @@ on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, // NOLINT(bugpr
 	return stop;
 }
 
-/* Mail thread: every socket curl opens for email is noted, so stopping
+/* Send thread: every socket curl opens is noted, so stopping
  * can shut them all down first (see mailer_main). */
 static curl_socket_t
 on_open_socket(void *clientp, curlsocktype purpose,
@@ -900,24 +918,43 @@ add_header(struct ns_job *job, const char *name, const char *value)
 	return 0;
 }
 
-/* Authorization per the channel; 0, 1 (detail set) or -1. */
+/* The secrets a webhook or a fetch sends, read on the caller's thread
+ * (the send thread reads neither files nor the environment): 0, or 1
+ * with detail naming the file that could not be read.  NULL where none
+ * is configured. */
 static int
-setup_auth(struct ns_job *job, const struct cfg_webhook *wh, char *detail,
-	   size_t detaillen)
+read_http_secrets(const struct cfg_webhook *wh, char **auth, char **sign,
+		  char *detail, size_t detaillen)
 {
-	const char *what = wh->auth == CFG_AUTH_BEARER ? "token_file"
-						       : "password_file";
-	char *secret = NULL, *value = NULL;
+	*auth = *sign = NULL;
+	if (wh->auth != CFG_AUTH_NONE &&
+	    read_secret(wh->auth == CFG_AUTH_BEARER ? "token_file"
+						    : "password_file",
+			wh->auth_secret_file, auth, detail, detaillen) != 0)
+		return 1;
+	if (wh->signing != CFG_SIGNING_NONE &&
+	    read_secret("secret_file", wh->signing_secret_file, sign, detail,
+			detaillen) != 0) {
+		secret_free(*auth);
+		*auth = NULL;
+		return 1;
+	}
+	return 0;
+}
+
+/* Authorization per the channel with its secret (read before); 0 or -1. */
+static int
+setup_auth(struct ns_job *job, const struct cfg_webhook *wh,
+	   const char *secret)
+{
+	char *value = NULL;
 	struct curl_slist *last;
 	int rc = -1, ok = 1;
 
 	if (wh->auth == CFG_AUTH_NONE)
 		return 0;
-	if (read_secret(what, wh->auth_secret_file, &secret, detail,
-			detaillen) != 0) {
-		rc = 1;
-		goto out;
-	}
+	if (secret == NULL)
+		return -1;
 	if (wh->auth == CFG_AUTH_BEARER) {
 		value = xasprintf("Bearer %s", secret);
 		if (add_header(job, "Authorization", value) != 0)
@@ -939,40 +976,32 @@ out:
 	if (value != NULL)
 		OPENSSL_cleanse(value, strlen(value));
 	free(value);
-	secret_free(secret);
 	return rc;
 }
 
-/* Standard Webhooks headers; 0, 1 (detail set) or -1. */
+/* Standard Webhooks headers with the secret (read before); 0, 1 (detail
+ * set: the secret is not a usable key) or -1. */
 static int
 setup_signing(struct ns_job *job, const struct cfg_webhook *wh,
-	      const char *idem_key, int64_t now, char *detail,
-	      size_t detaillen)
+	      const char *secret, const char *idem_key, int64_t now,
+	      char *detail, size_t detaillen)
 {
-	char *secret = NULL, sig[128], ts[32], why[200];
-	int rc = -1;
+	char sig[128], ts[32], why[200];
 
 	if (wh->signing == CFG_SIGNING_NONE)
 		return 0;
-	if (read_secret("secret_file", wh->signing_secret_file, &secret,
-			detail, detaillen) != 0) {
-		rc = 1;
-		goto out;
-	}
+	if (secret == NULL)
+		return -1;
 	if (netsend_sign(secret, idem_key, now, job->payload, job->len, sig,
 			 sizeof(sig), why, sizeof(why)) != 0) {
 		util_seterr(detail, detaillen, "secret_file: %s", why);
-		rc = 1;
-		goto out;
+		return 1;
 	}
 	(void)snprintf(ts, sizeof(ts), "%lld", (long long)now);
 	if (add_header(job, "webhook-timestamp", ts) != 0 ||
 	    add_header(job, "webhook-signature", sig) != 0)
-		goto out;
-	rc = 0;
-out:
-	secret_free(secret);
-	return rc;
+		return -1;
+	return 0;
 }
 
 static const char *const ns_methods[] = {
@@ -984,7 +1013,8 @@ static const char *const ns_methods[] = {
 static int
 setup_http(struct netsend *ns, struct ns_job *job,
 	   const struct cfg_channel *ch, const char *idem_key, int64_t now,
-	   char *detail, size_t detaillen)
+	   const char *auth_secret, const char *sign_secret, char *detail,
+	   size_t detaillen)
 {
 	const struct cfg_webhook *wh = &ch->webhook;
 	CURL *e = job->easy;
@@ -1011,9 +1041,10 @@ setup_http(struct netsend *ns, struct ns_job *job,
 	ok &= add_header(job, "Expect", "") == 0;
 	if (!ok)
 		return -1;
-	rc = setup_signing(job, wh, idem_key, now, detail, detaillen);
+	rc = setup_signing(job, wh, sign_secret, idem_key, now, detail,
+			   detaillen);
 	if (rc == 0)
-		rc = setup_auth(job, wh, detail, detaillen);
+		rc = setup_auth(job, wh, auth_secret);
 	if (rc != 0)
 		return rc;
 	if (curl_easy_setopt(e, CURLOPT_HTTPHEADER, job->list) != CURLE_OK)
@@ -1347,7 +1378,8 @@ netsend_free(struct netsend *ns)
 
 	if (ns == NULL)
 		return;
-	mailer_stop(ns);
+	mailer_stop(ns, 0);
+	mailer_stop(ns, 1);
 	for (job = ns->running; job != NULL; job = job->next)
 		curl_multi_remove_handle(ns->multi, job->easy);
 	free_job_list(ns->running);
@@ -1393,7 +1425,7 @@ submit(struct netsend *ns, struct ns_job *job, int prep, const char *detail,
 }
 
 /* ------------------------------------------------------------------ */
-/* The mail thread                                                     */
+/* The send threads                                                   */
 
 static char *
 dup_or_null(const char *s)
@@ -1404,15 +1436,29 @@ dup_or_null(const char *s)
 static void
 mail_free(struct ns_mail *m)
 {
+	size_t i;
+
 	free(m->ch.name);
 	free(m->ch.ca_file);
 	free(m->ch.smtp.url);
 	free(m->ch.smtp.from_addr);
 	free(m->ch.smtp.username);
 	free(m->ch.smtp.password_file);
+	free(m->ch.webhook.url);
+	for (i = 0; i < m->ch.webhook.nheaders; i++) {
+		free(m->ch.webhook.headers[i].name);
+		free(m->ch.webhook.headers[i].value);
+	}
+	free(m->ch.webhook.headers);
+	free(m->ch.webhook.content_type);
+	free(m->ch.webhook.auth_username);
 	free(m->rcpt);
 	secret_free(m->password);
 	free(m->message);
+	free(m->idem_key);
+	secret_free(m->auth_secret);
+	secret_free(m->sign_secret);
+	free(m->body);
 	free(m);
 }
 
@@ -1456,7 +1502,52 @@ mail_new(const struct cfg_channel *ch, const char *rcpt, const char *message,
 	return m;
 }
 
-/* Mail thread: moves an email from the busy list to `answered` and
+/* What one webhook needs, copied on the caller's thread like an email;
+ * the secrets are taken over. */
+static struct ns_mail *
+hook_new(const struct cfg_channel *ch, const char *idem_key, const char *body,
+	 size_t len, int64_t now, char *auth_secret, char *sign_secret,
+	 void *job_ctx)
+{
+	const struct cfg_webhook *wh = &ch->webhook;
+	struct ns_mail *m = xcalloc(1, sizeof(*m));
+	size_t i;
+
+	m->http = 1;
+	m->job_ctx = job_ctx;
+	m->ch.name = xstrdup(ch->name);
+	m->ch.type = CFG_CHANNEL_WEBHOOK;
+	m->ch.concurrency = ch->concurrency;
+	m->ch.connect_timeout = ch->connect_timeout;
+	m->ch.timeout = ch->timeout;
+	m->ch.ca_file = dup_or_null(ch->ca_file);
+	m->ch.webhook.url = xstrdup(wh->url);
+	m->ch.webhook.method = wh->method;
+	m->ch.webhook.nheaders = wh->nheaders;
+	m->ch.webhook.headers = xcalloc(wh->nheaders + 1,
+					sizeof(*m->ch.webhook.headers));
+	for (i = 0; i < wh->nheaders; i++) {
+		m->ch.webhook.headers[i].name = xstrdup(wh->headers[i].name);
+		m->ch.webhook.headers[i].value =
+			xstrdup(wh->headers[i].value);
+	}
+	m->ch.webhook.content_type = dup_or_null(wh->content_type);
+	m->ch.webhook.auth = wh->auth;
+	m->ch.webhook.auth_username = dup_or_null(wh->auth_username);
+	m->ch.webhook.signing = wh->signing;
+	m->ch.webhook.max_response = wh->max_response;
+	m->idem_key = xstrdup(idem_key);
+	m->auth_secret = auth_secret;
+	m->sign_secret = sign_secret;
+	m->now = now;
+	m->message = xmalloc(len + 1);
+	memcpy(m->message, body, len);
+	m->message[len] = '\0';
+	m->len = len;
+	return m;
+}
+
+/* Send thread: moves a transfer from the busy list to `answered` and
  * wakes the caller's thread. */
 static void
 mailer_answer(struct ns_mailer *w, struct ns_mail *m)
@@ -1483,7 +1574,7 @@ mailer_answer(struct ns_mailer *w, struct ns_mail *m)
 	(void)r;
 }
 
-/* Mail thread: the done callback of its netsend. */
+/* Send thread: the done callback of its netsend. */
 static void
 mailer_on_done(void *cb_ctx, const struct netsend_done *d)
 {
@@ -1491,17 +1582,23 @@ mailer_on_done(void *cb_ctx, const struct netsend_done *d)
 
 	m->result = d->result;
 	m->status = d->status;
+	m->retry_after = d->retry_after;
 	util_strlcpy(m->detail, d->detail, sizeof(m->detail));
-	util_strlcpy(m->response, d->response, sizeof(m->response));
+	if (m->http)
+		m->body = xstrdup(d->response);
+	else
+		util_strlcpy(m->response, d->response, sizeof(m->response));
+	util_strlcpy(m->provider_id, d->provider_id, sizeof(m->provider_id));
 	mailer_answer(cb_ctx, m);
 }
 
-/* Mail thread: hands one submitted email to its netsend. */
+/* Send thread: hands one submitted email or webhook to its netsend. */
 static void
 mailer_queue(struct ns_mailer *w, struct ns_mail *m)
 {
 	struct netsend *ns = w->engine;
 	struct ns_job *job;
+	char detail[NS_DETAIL_MAX] = "";
 	int prep = -1;
 
 	m->prev = NULL;
@@ -1509,17 +1606,28 @@ mailer_queue(struct ns_mailer *w, struct ns_mail *m)
 	if (w->busy != NULL)
 		w->busy->prev = m;
 	w->busy = m;
-	job = job_new(chan_get(ns, &m->ch), m, 0, m->message, m->len);
+	job = job_new(chan_get(ns, &m->ch), m, m->http, m->message, m->len);
 	free(m->message);
 	m->message = NULL;
 	job->easy = chan_take_easy(job->chan);
-	if (job->easy != NULL)
+	if (job->easy != NULL && m->http)
+		prep = setup_http(ns, job, &m->ch, m->idem_key, m->now,
+				  m->auth_secret, m->sign_secret, detail,
+				  sizeof(detail));
+	else if (job->easy != NULL)
 		prep = setup_smtp(ns, job, &m->ch, m->rcpt, m->password);
-	/* curl keeps its own copy. */
+	/* curl keeps its own copies. */
 	secret_free(m->password);
-	m->password = NULL;
+	secret_free(m->auth_secret);
+	secret_free(m->sign_secret);
+	m->password = m->auth_secret = m->sign_secret = NULL;
 	if (prep == 0) {
 		enqueue(ns, job);
+		return;
+	}
+	if (prep == 1) {
+		/* Answered through the engine like any transfer. */
+		defer_failure(ns, job, NETSEND_PERMANENT, detail);
 		return;
 	}
 	job_free(job);
@@ -1541,7 +1649,7 @@ engine_step(struct netsend *ns)
 	process_done(ns);
 }
 
-/* The mail thread: takes submitted emails, drives its netsend, sleeps
+/* A send thread: takes submitted transfers, drives its netsend, sleeps
  * in curl_multi_poll until a socket, curl's timer or a wake-up. */
 static void *
 mailer_main(void *arg)
@@ -1581,10 +1689,10 @@ mailer_main(void *arg)
 	return NULL;
 }
 
-/* Starts the mail thread, with every signal blocked in it (signals are
+/* Starts a send thread, with every signal blocked in it (signals are
  * the host's, read from its signalfd); 0 or -1. */
 static int
-mailer_start(struct netsend *ns, char *err, size_t errlen)
+mailer_start(struct netsend *ns, int http, char *err, size_t errlen)
 {
 	char ebuf[UTIL_STRERROR_LEN];
 	struct ns_mailer *w = xcalloc(1, sizeof(*w));
@@ -1608,12 +1716,13 @@ mailer_start(struct netsend *ns, char *err, size_t errlen)
 	rc = pthread_create(&w->thread, NULL, mailer_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		util_seterr(err, errlen, "cannot start the mail thread: %s",
+		util_seterr(err, errlen, "cannot start the %s thread: %s",
+			    http ? "webhook" : "mail",
 			    util_strerror(rc, ebuf, sizeof(ebuf)));
 		pthread_mutex_destroy(&w->lock);
 		goto fail;
 	}
-	ns->mailer = w;
+	ns->mailer[http] = w;
 	if (ns->watch != NULL)
 		ns->watch(ns->loop_ctx, w->donefd, NETSEND_IN);
 	return 0;
@@ -1625,12 +1734,12 @@ fail:
 	return -1;
 }
 
-/* Stops and joins the mail thread; emails not answered yet are dropped
- * without a callback. */
+/* Stops and joins a send thread; what it has not answered yet is
+ * dropped without a callback. */
 static void
-mailer_stop(struct netsend *ns)
+mailer_stop(struct netsend *ns, int http)
 {
-	struct ns_mailer *w = ns->mailer;
+	struct ns_mailer *w = ns->mailer[http];
 
 	if (w == NULL)
 		return;
@@ -1652,15 +1761,14 @@ mailer_stop(struct netsend *ns)
 	close(w->donefd);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
-	ns->mailer = NULL;
+	ns->mailer[http] = NULL;
 }
 
-/* Caller's thread: tells the callback the answers the mail thread has
+/* Caller's thread: tells the callback the answers send thread w has
  * ready. */
 static void
-mailer_drain(struct netsend *ns)
+mailer_drain(struct netsend *ns, struct ns_mailer *w)
 {
-	struct ns_mailer *w = ns->mailer;
 	struct ns_mail *m, *next;
 	struct netsend_done d;
 	uint64_t count;
@@ -1682,15 +1790,48 @@ mailer_drain(struct netsend *ns)
 		d.job_ctx = m->job_ctx;
 		d.result = m->result;
 		d.status = m->status;
-		d.retry_after = -1;
+		d.retry_after = m->http ? m->retry_after : -1;
 		d.detail = m->detail;
-		d.response = m->response;
-		d.provider_id = "";
+		d.response = m->http ? (m->body != NULL ? m->body : "")
+				     : m->response;
+		d.provider_id = m->provider_id;
 		ns->pending--;
 		if (ns->done != NULL)
 			ns->done(ns->cb_ctx, &d);
 		mail_free(m);
 	}
+}
+
+/* Queues one email or webhook for the send thread (started with the
+ * first); 0 or -1. */
+static int
+mailer_submit(struct netsend *ns, struct ns_mail *m, char *err,
+	      size_t errlen)
+{
+	struct ns_mailer *w;
+	int wake;
+
+	if (ns->mailer[m->http] == NULL &&
+	    mailer_start(ns, m->http, err, errlen) != 0) {
+		mail_free(m);
+		return -1;
+	}
+	w = ns->mailer[m->http];
+	pthread_mutex_lock(&w->lock);
+	/* Woken when the list fills: the thread takes all of it after any
+	 * wake-up, so the items queued behind the first need none (a burst
+	 * costs a system call per batch, not per transfer). */
+	wake = w->sub_head == NULL;
+	if (w->sub_tail != NULL)
+		w->sub_tail->next = m;
+	else
+		w->sub_head = m;
+	w->sub_tail = m;
+	pthread_mutex_unlock(&w->lock);
+	if (wake)
+		curl_multi_wakeup(w->engine->multi);
+	ns->pending++;
+	return 0;
 }
 
 /* Checks and copies an email on the caller's thread (the password is
@@ -1700,8 +1841,6 @@ netsend_smtp(struct netsend *ns, const struct cfg_channel *ch,
 	     const char *rcpt_addr, const char *message, size_t len,
 	     void *job_ctx, char *err, size_t errlen)
 {
-	struct ns_mailer *w;
-	struct ns_mail *m;
 	struct ns_job *job;
 	char detail[NS_DETAIL_MAX] = "", *password = NULL;
 
@@ -1724,32 +1863,20 @@ netsend_smtp(struct netsend *ns, const struct cfg_channel *ch,
 		defer_failure(ns, job, NETSEND_PERMANENT, detail);
 		return 0;
 	}
-	if (ns->mailer == NULL && mailer_start(ns, err, errlen) != 0) {
-		secret_free(password);
-		return -1;
-	}
-	w = ns->mailer;
-	m = mail_new(ch, rcpt_addr, message, len, password, job_ctx);
-	pthread_mutex_lock(&w->lock);
-	if (w->sub_tail != NULL)
-		w->sub_tail->next = m;
-	else
-		w->sub_head = m;
-	w->sub_tail = m;
-	pthread_mutex_unlock(&w->lock);
-	curl_multi_wakeup(w->engine->multi);
-	ns->pending++;
-	return 0;
+	return mailer_submit(ns, mail_new(ch, rcpt_addr, message, len,
+					  password, job_ctx), err, errlen);
 }
 
+/* Checks and copies a webhook on the caller's thread (its secrets are
+ * read here) and hands it to the send thread: the transfers of a burst
+ * then run beside the caller's own work, on another core. */
 int
 netsend_http(struct netsend *ns, const struct cfg_channel *ch,
 	     const char *idem_key, const char *body, size_t len, int64_t now,
 	     void *job_ctx, char *err, size_t errlen)
 {
 	struct ns_job *job;
-	char detail[NS_DETAIL_MAX] = "";
-	int prep;
+	char detail[NS_DETAIL_MAX] = "", *auth = NULL, *sign = NULL;
 
 	if (ch->type != CFG_CHANNEL_WEBHOOK || ch->webhook.url == NULL) {
 		util_seterr(err, errlen, "channel %s is not a webhook channel",
@@ -1762,11 +1889,14 @@ netsend_http(struct netsend *ns, const struct cfg_channel *ch,
 			    ch->name);
 		return -1;
 	}
-	job = job_new(chan_get(ns, ch), job_ctx, 1, body, len);
-	job->easy = chan_take_easy(job->chan);
-	prep = job->easy == NULL ? -1 :
-	       setup_http(ns, job, ch, idem_key, now, detail, sizeof(detail));
-	return submit(ns, job, prep, detail, err, errlen);
+	if (read_http_secrets(&ch->webhook, &auth, &sign, detail,
+			      sizeof(detail)) != 0) {
+		job = job_new(chan_get(ns, ch), job_ctx, 1, "", 0);
+		defer_failure(ns, job, NETSEND_PERMANENT, detail);
+		return 0;
+	}
+	return mailer_submit(ns, hook_new(ch, idem_key, body, len, now, auth,
+					  sign, job_ctx), err, errlen);
 }
 
 /* Fetch options on top of setup_common: GET, redirects to http(s) only,
@@ -1779,6 +1909,7 @@ setup_fetch(struct netsend *ns, struct ns_job *job,
 	struct cfg_channel ch;
 	struct cfg_webhook wh;
 	CURL *e = job->easy;
+	char *secret, *unused;
 	int ok = 1;
 
 	memset(&ch, 0, sizeof(ch));
@@ -1812,7 +1943,11 @@ setup_fetch(struct netsend *ns, struct ns_job *job,
 	wh.auth = req->auth;
 	wh.auth_username = (char *)req->username;
 	wh.auth_secret_file = (char *)req->secret_file;
-	ok = setup_auth(job, &wh, detail, detaillen);
+	if (read_http_secrets(&wh, &secret, &unused, detail, detaillen) != 0)
+		return 1;
+	ok = setup_auth(job, &wh, secret);
+	secret_free(secret);
+	secret_free(unused);
 	if (ok != 0)
 		return ok;
 	if (curl_easy_setopt(e, CURLOPT_HTTPHEADER, job->list) != CURLE_OK)
@@ -1849,11 +1984,13 @@ netsend_fetch(struct netsend *ns, const struct netsend_fetch_req *req,
 void
 netsend_on_fd(struct netsend *ns, int fd, unsigned events)
 {
-	int running, mask = 0;
+	int running, mask = 0, k;
 
-	if (ns->mailer != NULL && fd == ns->mailer->donefd) {
-		mailer_drain(ns);
-		return;
+	for (k = 0; k < 2; k++) {
+		if (ns->mailer[k] != NULL && fd == ns->mailer[k]->donefd) {
+			mailer_drain(ns, ns->mailer[k]);
+			return;
+		}
 	}
 	if (events & NETSEND_IN)
 		mask |= CURL_CSELECT_IN;
@@ -1885,12 +2022,14 @@ int
 netsend_run(struct netsend *ns, long timeout_ms)
 {
 	int64_t deadline = mono_ms() + timeout_ms, left;
-	struct curl_waitfd mail;
-	unsigned int nmail;
+	struct curl_waitfd fds[2];
+	unsigned int nfds;
+	int k;
 
 	for (;;) {
 		engine_step(ns);
-		mailer_drain(ns);
+		for (k = 0; k < 2; k++)
+			mailer_drain(ns, ns->mailer[k]);
 		if (ns->pending == 0)
 			return 0;
 		left = deadline - mono_ms();
@@ -1900,12 +2039,16 @@ netsend_run(struct netsend *ns, long timeout_ms)
 			left = 1000;
 		if (ns->failed_head != NULL)
 			left = 0;
-		/* The mail thread's answers wake the poll too. */
-		memset(&mail, 0, sizeof(mail));
-		mail.fd = ns->mailer != NULL ? ns->mailer->donefd : -1;
-		mail.events = CURL_WAIT_POLLIN;
-		nmail = ns->mailer != NULL ? 1 : 0;
-		if (curl_multi_poll(ns->multi, &mail, nmail, (int)left,
+		/* The send threads' answers wake the poll too. */
+		memset(fds, 0, sizeof(fds));
+		nfds = 0;
+		for (k = 0; k < 2; k++) {
+			if (ns->mailer[k] == NULL)
+				continue;
+			fds[nfds].fd = ns->mailer[k]->donefd;
+			fds[nfds++].events = CURL_WAIT_POLLIN;
+		}
+		if (curl_multi_poll(ns->multi, fds, nfds, (int)left,
 				    NULL) != CURLM_OK)
 			return -1;
 	}
