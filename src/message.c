@@ -441,18 +441,21 @@ render_webhook(const struct template_set *tpl, const struct cfg_channel *ch,
 			    m->v.v[TEMPLATE_VAR_RECIPIENT_NAME]);
 		goto out;
 	}
-	if (template_render(tpl, m->locale, m->kind, TEMPLATE_PART_SMS, &m->v,
-			    &text, err, errlen) != 0 ||
-	    template_render(tpl, m->locale, m->kind, TEMPLATE_PART_SUBJECT,
-			    &m->v, &out->subject, err, errlen) != 0)
-		goto out;
-	m->v.v[TEMPLATE_VAR_TEXT] = text;
-	m->v.v[TEMPLATE_VAR_SUBJECT] = out->subject;
 	t = template_parse(body, ch->name, err, errlen);
 	if (t == NULL) {
 		*permanent = 1;
 		goto out;
 	}
+	/* The SMS text only when the body sends it; the subject is kept
+	 * for the outbox and the log either way. */
+	if ((template_uses(t, TEMPLATE_VAR_TEXT) &&
+	     template_render(tpl, m->locale, m->kind, TEMPLATE_PART_SMS,
+			     &m->v, &text, err, errlen) != 0) ||
+	    template_render(tpl, m->locale, m->kind, TEMPLATE_PART_SUBJECT,
+			    &m->v, &out->subject, err, errlen) != 0)
+		goto out;
+	m->v.v[TEMPLATE_VAR_TEXT] = text;
+	m->v.v[TEMPLATE_VAR_SUBJECT] = out->subject;
 	if (template_expand(t, body_escape(ch->webhook.content_type), &m->v,
 			    &out->data, err, errlen) != 0)
 		goto out;

@@ -42,6 +42,7 @@ struct store {
 	/* store_event_add: a feed sync writes one event per promise. */
 	sqlite3_stmt *event_stmt;
 	struct store_stmt_slot cache[STORE_STMT_CACHE];
+	int wal_pages;           /* in the WAL after the last commit */
 };
 
 /* Maps a sqlite3 result code to a store_rc and writes a message that says

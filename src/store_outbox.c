@@ -802,14 +802,16 @@ store_outbox_result(struct store *st, int64_t id, enum notif_state state,
 			    "dead, not %s", notif_state_name(state));
 		return STORE_INVALID;
 	}
-	rc = store_begin(st, err, errlen);
-	if (rc != STORE_OK)
-		return rc;
+	/* One statement is a change of its own (no savepoint, and a commit
+	 * of its own outside a batch). */
 	if (state == NOTIF_SENT) {
 		rc = mark_sent(st, id, provider_id, now, &done, err, errlen);
 		if (rc != STORE_OK || done)
-			return store_end(st, rc, err, errlen);
+			return rc;
 	}
+	rc = store_begin(st, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
 	rc = load_notif(st, id, &nt, err, errlen);
 	if (rc == STORE_OK)
 		rc = result_tx(st, &nt, state, next_try_at, error,

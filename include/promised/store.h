@@ -40,6 +40,9 @@ typedef int64_t (*store_next_fn)(void *ctx, const struct promise *p,
  * *rc (if not NULL) gets STORE_READONLY, STORE_BUSY or STORE_ERR. */
 struct store *store_open(const char *path, int *rc, char *err, size_t errlen);
 /* Closes the handle; NULL is allowed. */
+/* Copies the WAL into the database when a burst left much in it; the
+ * daemon calls it when it is about to sleep with nothing in flight. */
+void store_idle(struct store *st);
 void store_close(struct store *st);
 /* Returns the schema version (PRAGMA user_version). */
 int store_schema_version(struct store *st);

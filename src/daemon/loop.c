@@ -899,6 +899,8 @@ loop_run(struct loop *lp)
 		 * us; libmicrohttpd asks for one only while connections are
 		 * open. */
 		wait_ms = loop_http_wait(lp);
+		if (deliver_inflight(lp->dl) == 0)
+			store_idle(lp->st);
 		log_flush();
 		n = epoll_wait(lp->epfd, evs, 32, wait_ms);
 		if (n < 0) {
