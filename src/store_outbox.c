@@ -554,32 +554,6 @@ store_outbox_recover(struct store *st, size_t *n, char *err, size_t errlen)
 	return store_end(st, rc, err, errlen);
 }
 
-/* The rows of one state due at now, oldest first: in the order of the
- * (state, next_try_at) index, so only those rows are read.  (With
- * "state IN (pending, retry)" SQLite sorted every ready row for each
- * claim: a burst of 10,000 read 10,000 rows per 32 claimed.) */
-static int
-ready_of(struct store *st, const char *state, int64_t now, size_t limit,
-	 struct notification **out, size_t *n, char *err, size_t errlen)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc;
-
-	rc = store_prepare(st, "SELECT " NOTIF_COLS " FROM notifications"
-			   " WHERE state = ?1 AND next_try_at <= ?2"
-			   " ORDER BY next_try_at, id LIMIT ?3", &stmt, err,
-			   errlen);
-	if (rc != STORE_OK)
-		return rc;
-	store_bind_text(stmt, 1, state);
-	sqlite3_bind_int64(stmt, 2, now);
-	sqlite3_bind_int64(stmt, 3, limit == 0 || limit > INT64_MAX ? -1 :
-			   (int64_t)limit);
-	rc = collect_notifs(st, stmt, out, n, err, errlen);
-	store_finalize(st, stmt);
-	return rc;
-}
-
 static int
 ready_before(const struct notification *a, const struct notification *b)
 {
@@ -587,26 +561,72 @@ ready_before(const struct notification *a, const struct notification *b)
 	       (a->next_try_at == b->next_try_at && a->id < b->id);
 }
 
-/* Up to limit pending and retry rows due at now, oldest first. */
 static int
-ready_rows(struct store *st, int64_t now, size_t limit,
+ready_cmp(const void *a, const void *b)
+{
+	if (ready_before(a, b))
+		return -1;
+	return ready_before(b, a) ? 1 : 0;
+}
+
+/* Claims up to limit rows of one state due at now, oldest first, in one
+ * statement: the inner SELECT reads them in the order of the (state,
+ * next_try_at) index, so only the rows taken are read (with "state IN
+ * (pending, retry)" SQLite sorted every ready row for each claim: a
+ * burst of 10,000 read 10,000 rows per 32 claimed).  RETURNING gives the
+ * rows as claimed, in no particular order: they are sorted here. */
+static int
+claim_of(struct store *st, const char *state, int64_t now, size_t limit,
+	 struct notification **out, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (limit == 0)
+		return STORE_OK;
+	rc = store_prepare(st, "UPDATE notifications SET state = 'sending',"
+			   " attempts = attempts + 1 WHERE id IN"
+			   " (SELECT id FROM notifications"
+			   " WHERE state = ?1 AND next_try_at <= ?2"
+			   " ORDER BY next_try_at, id LIMIT ?3)"
+			   " RETURNING " NOTIF_COLS, &stmt, err, errlen);
+	if (rc != STORE_OK)
+		return rc;
+	store_bind_text(stmt, 1, state);
+	sqlite3_bind_int64(stmt, 2, now);
+	sqlite3_bind_int64(stmt, 3, limit > INT64_MAX ? -1 : (int64_t)limit);
+	rc = collect_notifs(st, stmt, out, n, err, errlen);
+	store_finalize(st, stmt);
+	if (rc == STORE_OK && *n > 1)
+		qsort(*out, *n, sizeof(**out), ready_cmp);
+	return rc;
+}
+
+/* Up to limit retry and pending rows due at now, claimed, oldest first
+ * within each state; retries are taken first, so that no more than
+ * limit rows are ever claimed. */
+static int
+claim_rows(struct store *st, int64_t now, size_t limit,
 	   struct notification **out, size_t *n, char *err, size_t errlen)
 {
 	struct notification *p = NULL, *r = NULL, *m;
 	size_t np = 0, nr = 0, i = 0, j = 0, k = 0;
 	int rc;
 
-	rc = ready_of(st, "pending", now, limit, &p, &np, err, errlen);
+	if (limit == 0)
+		limit = SIZE_MAX / 2;
+	rc = claim_of(st, "retry", now, limit, &r, &nr, err, errlen);
 	if (rc == STORE_OK)
-		rc = ready_of(st, "retry", now, limit, &r, &nr, err, errlen);
-	if (rc != STORE_OK || nr == 0) {
-		*out = p;
-		*n = rc == STORE_OK ? np : 0;
-		if (rc != STORE_OK)
-			notification_free_array(p, np);
+		rc = claim_of(st, "pending", now, limit - nr, &p, &np, err,
+			      errlen);
+	if (rc != STORE_OK) {
+		notification_free_array(r, nr);
+		notification_free_array(p, np);
 		return rc;
 	}
-	m = xreallocarray(NULL, np + nr, sizeof(*m));
+	m = xreallocarray(NULL, np + nr + 1, sizeof(*m));
 	while (i < np || j < nr) {
 		if (j == nr || (i < np && ready_before(&p[i], &r[j])))
 			m[k++] = p[i++];
@@ -615,9 +635,6 @@ ready_rows(struct store *st, int64_t now, size_t limit,
 	}
 	free(p);
 	free(r);
-	/* Only limit of them are claimed. */
-	for (; limit > 0 && k > limit; k--)
-		notification_clear(&m[k - 1]);
 	*out = m;
 	*n = k;
 	return STORE_OK;
@@ -628,32 +645,14 @@ store_outbox_claim(struct store *st, int64_t now, size_t limit,
 		   struct notification **out, size_t *n, char *err,
 		   size_t errlen)
 {
-	sqlite3_stmt *stmt = NULL;
-	size_t i;
-	int rc, src;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
 	rc = store_begin(st, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
-	rc = ready_rows(st, now, limit, out, n, err, errlen);
-	/* One statement for the batch, stepped once per row. */
-	if (rc == STORE_OK && *n > 0)
-		rc = store_prepare(st, "UPDATE notifications SET state ="
-				   " 'sending', attempts = attempts + 1"
-				   " WHERE id = ?1", &stmt, err, errlen);
-	for (i = 0; rc == STORE_OK && i < *n; i++) {
-		sqlite3_reset(stmt);
-		sqlite3_bind_int64(stmt, 1, (*out)[i].id);
-		src = sqlite3_step(stmt);
-		if (src != SQLITE_DONE)
-			rc = store_sqlerr(st, src, "claiming a notification",
-					  err, errlen);
-		(*out)[i].state = NOTIF_SENDING;
-		(*out)[i].attempts++;
-	}
-	store_finalize(st, stmt);
+	rc = claim_rows(st, now, limit, out, n, err, errlen);
 	rc = store_end(st, rc, err, errlen);
 	if (rc != STORE_OK) {
 		notification_free_array(*out, *n);
