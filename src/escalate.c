@@ -423,12 +423,12 @@ out:
 	free(body);
 }
 
-/* Fires the due steps of promise id at now in one store transaction. */
+/* Fires the due steps of p (read inside escalate_run's batch) at now, as
+ * one change of the batch. */
 static int
-fire_one(const struct escalate *esc, struct store *st, int64_t id,
+fire_one(const struct escalate *esc, struct store *st, struct promise *p,
 	 int64_t now, size_t *nqueued, char *err, size_t errlen)
 {
-	struct promise p;
 	struct sched_hit hits[ESC_MAX_HITS];
 	struct firing f;
 	struct store_fire sf;
@@ -436,18 +436,14 @@ fire_one(const struct escalate *esc, struct store *st, int64_t id,
 	size_t i, n;
 	int rc;
 
-	memset(&p, 0, sizeof(p));
 	memset(&f, 0, sizeof(f));
-	rc = store_get(st, id, &p, err, errlen);
-	if (rc != STORE_OK)
-		goto out;
-	site = site_of(esc->cfg, &p);
+	site = site_of(esc->cfg, p);
 	f.cfg = esc->cfg;
-	f.p = &p;
-	f.policy = policy_of(esc->cfg, &p);
+	f.p = p;
+	f.policy = policy_of(esc->cfg, p);
 	f.tz = site != NULL ? site->tz : "UTC";
 	f.now = now;
-	n = sched_due(&p, f.policy, site, now, hits, ESC_MAX_HITS, &f.late);
+	n = sched_due(p, f.policy, site, now, hits, ESC_MAX_HITS, &f.late);
 	for (i = 0; i < n; i++)
 		queue_hit(&f, &hits[i]);
 	memset(&sf, 0, sizeof(sf));
@@ -455,20 +451,60 @@ fire_one(const struct escalate *esc, struct store *st, int64_t id,
 	sf.nnotifs = f.n;
 	/* Everything at or before now is settled, fired or superseded. */
 	sf.fired_through = now;
-	sf.mark_lapsed = sched_lapse_due(&p, now);
+	sf.mark_lapsed = sched_lapse_due(p, now);
 	sf.kind = f.escalated ? EVENT_ESCALATED : EVENT_REMINDED;
 	sf.detail = f.detail.p;
-	/* Read above inside escalate_run's batch: not read again. */
-	rc = store_fire_loaded(st, &p, &sf, now, err, errlen);
+	/* Read inside the batch: not read again. */
+	rc = store_fire_loaded(st, p, &sf, now, err, errlen);
 	if (rc != STORE_OK)
 		goto out;
 	if (sf.mark_lapsed)
-		log_info("promise %" PRId64 ": lapsed", id);
+		log_info("promise %" PRId64 ": lapsed", p->id);
 	*nqueued += f.n;
 out:
 	notification_free_array(f.notifs, f.n);
 	sbuf_free(&f.detail);
-	promise_clear(&p);
+	return rc;
+}
+
+/* Fires one batch of due promises, read whole inside the batch's
+ * transaction; *n gets how many were due, *done how many fired. */
+static int
+fire_batch(struct escalate *esc, struct store *st, int64_t now,
+	   size_t *nqueued, size_t *n, size_t *done, char *err,
+	   size_t errlen)
+{
+	struct promise *ps = NULL;
+	char e[256];
+	size_t i;
+	int rc = 0, src;
+
+	*n = *done = 0;
+	/* One commit for the batch: 2,000 steps due in the same second
+	 * cost a few fsyncs, not 2,000. */
+	if (store_batch_begin(st, err, errlen) != STORE_OK)
+		return -1;
+	src = store_due_loaded(st, now, ESC_BATCH, &ps, n, err, errlen);
+	for (i = 0; src == STORE_OK && i < *n; i++) {
+		if (fire_one(esc, st, &ps[i], now, nqueued, e,
+			     sizeof(e)) == STORE_OK) {
+			(*done)++;
+			continue;
+		}
+		/* One broken promise must not hold up the others. */
+		log_warn("promise %" PRId64 ": steps not fired: %s", ps[i].id,
+			 e);
+		util_seterr(err, errlen, "promise %" PRId64 ": %s", ps[i].id,
+			    e);
+		rc = -1;
+	}
+	for (i = 0; i < *n; i++)
+		promise_clear(&ps[i]);
+	free(ps);
+	/* Nothing of the batch was kept when it cannot commit: the next
+	 * pass fires the same steps again. */
+	if (store_batch_end(st, src, err, errlen) != STORE_OK)
+		return -2;
 	return rc;
 }
 
@@ -476,56 +512,36 @@ int
 escalate_run(struct escalate *esc, struct store *st, int64_t now,
 	     size_t *nqueued, char *err, size_t errlen)
 {
-	char e[256];
-	int64_t *ids = NULL;
-	size_t i, n = 0, done;
-	int rc = 0;
+	struct promise *first = NULL;
+	size_t n = 0, done;
+	int rc = 0, brc;
 
 	*nqueued = 0;
 	for (;;) {
-		if (store_due_promises(st, now, ESC_BATCH, &ids, &n, err,
-				       errlen) != STORE_OK) {
-			rc = -1;
-			goto out;
-		}
+		/* A look outside any transaction first: a pass with nothing
+		 * due takes no write lock. */
+		if (store_due_loaded(st, now, 1, &first, &n, err,
+				     errlen) != STORE_OK)
+			return -1;
+		if (n > 0)
+			promise_clear(first);
+		free(first);
+		first = NULL;
 		if (n == 0)
-			break;   /* nothing due: no transaction at all */
-		/* One commit for the batch: 2,000 steps due in the same
-		 * second cost a few fsyncs, not 2,000. */
-		if (store_batch_begin(st, err, errlen) != STORE_OK) {
-			rc = -1;
-			goto out;
-		}
-		done = 0;
-		for (i = 0; i < n; i++) {
-			if (fire_one(esc, st, ids[i], now, nqueued, e,
-				     sizeof(e)) == STORE_OK) {
-				done++;
-				continue;
-			}
-			/* One broken promise must not hold up the others. */
-			log_warn("promise %" PRId64 ": steps not fired: %s",
-				 ids[i], e);
-			util_seterr(err, errlen, "promise %" PRId64 ": %s",
-				    ids[i], e);
-			rc = -1;
-		}
-		if (store_batch_end(st, STORE_OK, err, errlen) != STORE_OK) {
-			/* Nothing of the batch was kept: the next pass fires
-			 * the same steps again. */
+			break;
+		brc = fire_batch(esc, st, now, nqueued, &n, &done, err,
+				 errlen);
+		if (brc == -2) {
 			*nqueued = 0;
-			rc = -1;
-			goto out;
+			return -1;
 		}
-		free(ids);
-		ids = NULL;
+		if (brc != 0)
+			rc = -1;
 		/* A short batch was the last; a batch without progress would
 		 * only come back the same. */
 		if (n < ESC_BATCH || done == 0)
 			break;
 	}
-out:
-	free(ids);
 	return rc;
 }
 

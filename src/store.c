@@ -1253,6 +1253,47 @@ store_get(struct store *st, int64_t id, struct promise *out, char *err,
 }
 
 int
+store_due_loaded(struct store *st, int64_t now, size_t limit,
+		 struct promise **out, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	struct promise *arr = NULL;
+	size_t cnt = 0, cap = 0, i;
+	int rc, src;
+
+	*out = NULL;
+	*n = 0;
+	rc = store_prepare(st, "SELECT " PROMISE_COLS " FROM promises"
+			   " WHERE state <> 'closed' AND next_step_at > 0"
+			   " AND next_step_at <= ?1"
+			   " ORDER BY next_step_at, id LIMIT ?2", &stmt, err,
+			   errlen);
+	if (rc != STORE_OK)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, now);
+	sqlite3_bind_int64(stmt, 2, limit == 0 || limit > INT64_MAX ? -1 :
+			   (int64_t)limit);
+	while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			arr = xreallocarray(arr, cap, sizeof(*arr));
+		}
+		read_promise(stmt, &arr[cnt++]);
+	}
+	store_finalize(st, stmt);
+	if (src != SQLITE_DONE) {
+		for (i = 0; i < cnt; i++)
+			promise_clear(&arr[i]);
+		free(arr);
+		return store_sqlerr(st, src, "reading due promises", err,
+				    errlen);
+	}
+	*out = arr;
+	*n = cnt;
+	return STORE_OK;
+}
+
+int
 store_get_by_ref(struct store *st, const char *ref, struct promise *out,
 		 char *err, size_t errlen)
 {

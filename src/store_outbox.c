@@ -86,46 +86,6 @@ store_next_wake(struct store *st, int64_t *out, char *err, size_t errlen)
 	return STORE_OK;
 }
 
-int
-store_due_promises(struct store *st, int64_t now, size_t limit,
-		   int64_t **ids, size_t *n, char *err, size_t errlen)
-{
-	sqlite3_stmt *stmt = NULL;
-	int64_t *arr = NULL;
-	size_t cnt = 0, cap = 0;
-	int rc, src;
-
-	rc = store_prepare(st, "SELECT id FROM promises"
-			   " WHERE state <> 'closed' AND next_step_at > 0"
-			   " AND next_step_at <= ?1"
-			   " ORDER BY next_step_at, id LIMIT ?2",
-			   &stmt, err, errlen);
-	if (rc != STORE_OK)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, now);
-	sqlite3_bind_int64(stmt, 2, limit == 0 || limit > INT64_MAX ? -1 :
-			   (int64_t)limit);
-	while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			arr = xreallocarray(arr, cap, sizeof(*arr));
-		}
-		arr[cnt++] = sqlite3_column_int64(stmt, 0);
-	}
-	if (src != SQLITE_DONE)
-		rc = store_sqlerr(st, src, "finding due promises", err, errlen);
-out:
-	store_finalize(st, stmt);
-	if (rc != STORE_OK) {
-		free(arr);
-		arr = NULL;
-		cnt = 0;
-	}
-	*ids = arr;
-	*n = cnt;
-	return rc;
-}
-
 /* ---- Firing --------------------------------------------------------- */
 
 static int

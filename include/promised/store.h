@@ -138,10 +138,13 @@ int store_events(struct store *st, int64_t id, struct event **out,
  * are not closed, and MIN(next_try_at) of pending/retry notifications;
  * *out = 0 when nothing is scheduled.  One index lookup each. */
 int store_next_wake(struct store *st, int64_t *out, char *err, size_t errlen);
-/* Ids of promises (not closed) with 0 < next_step_at <= now, oldest first,
- * at most limit, into an owned array (free()). */
-int store_due_promises(struct store *st, int64_t now, size_t limit,
-		       int64_t **ids, size_t *n, char *err, size_t errlen);
+/* Promises (not closed) with 0 < next_step_at <= now, oldest first, at
+ * most limit (0: all), read whole into an owned array (free each with
+ * promise_clear, then the array).  Inside a batch what is read stays
+ * true until the batch ends. */
+int store_due_loaded(struct store *st, int64_t now, size_t limit,
+		     struct promise **out, size_t *n, char *err,
+		     size_t errlen);
 
 /* A batch: the changes made until store_batch_end share one transaction,
  * so many of them cost one commit (one fsync) instead of one each.  Each

@@ -1320,7 +1320,7 @@ static void
 test_next_wake_and_due(void **state)
 {
 	struct fx *f = *state;
-	int64_t wake = -1, *ids = NULL, a, b, c;
+	int64_t wake = -1, a, b, c;
 	struct notification ns[1], *out = NULL;
 	struct store_fire fire = { .notifs = ns, .nnotifs = 1,
 				   .kind = EVENT_REMINDED };
@@ -1339,21 +1339,35 @@ test_next_wake_and_due(void **state)
 					 sizeof(f->err)), STORE_OK);
 	assert_int_equal(wake, T0 + 2 * HOUR);
 
-	assert_int_equal(store_due_promises(f->st, T0 + 3 * HOUR, 0, &ids, &n,
-					    f->err, sizeof(f->err)), STORE_OK);
-	assert_int_equal(n, 2);
-	assert_int_equal(ids[0], b);
-	assert_int_equal(ids[1], a);
-	free(ids);
-	assert_int_equal(store_due_promises(f->st, T0 + 3 * HOUR, 1, &ids, &n,
-					    f->err, sizeof(f->err)), STORE_OK);
-	assert_int_equal(n, 1);
-	assert_int_equal(ids[0], b);
-	free(ids);
-	assert_int_equal(store_due_promises(f->st, T0 + HOUR, 0, &ids, &n,
-					    f->err, sizeof(f->err)), STORE_OK);
-	assert_int_equal(n, 0);
-	free(ids);
+	/* Due at T0 + 3h: bob's then alice's, read whole, at most limit;
+	 * carol's is closed. */
+	{
+		struct promise *ps = NULL;
+
+		assert_int_equal(store_due_loaded(f->st, T0 + 3 * HOUR, 0, &ps,
+						  &n, f->err, sizeof(f->err)),
+				 STORE_OK);
+		assert_int_equal(n, 2);
+		assert_int_equal(ps[0].id, b);
+		assert_string_equal(ps[0].owner, "bob");
+		assert_int_equal(ps[0].due_at, T0 + 2 * HOUR);
+		assert_int_equal(ps[1].id, a);
+		promise_clear(&ps[0]);
+		promise_clear(&ps[1]);
+		free(ps);
+		assert_int_equal(store_due_loaded(f->st, T0 + 3 * HOUR, 1, &ps,
+						  &n, f->err, sizeof(f->err)),
+				 STORE_OK);
+		assert_int_equal(n, 1);
+		assert_int_equal(ps[0].id, b);
+		promise_clear(&ps[0]);
+		free(ps);
+		assert_int_equal(store_due_loaded(f->st, T0 + HOUR, 0, &ps, &n,
+						  f->err, sizeof(f->err)),
+				 STORE_OK);
+		assert_int_equal(n, 0);
+		free(ps);
+	}
 
 	/* A notification to retry earlier than any step wins. */
 	notif(&ns[0], "r1", "alice", "sms");
