@@ -272,16 +272,17 @@ store_fire(struct store *st, int64_t promise_id,
 
 int
 store_fire_loaded(struct store *st, struct promise *p,
-		  const struct store_fire *fire, int64_t now, char *err,
-		  size_t errlen)
+		  const struct store_fire *fire, int64_t now, int guarded,
+		  char *err, size_t errlen)
 {
 	int rc;
 
 	if (!st->in_batch)
 		return store_fire(st, p->id, fire, now, err, errlen);
 	rc = check_fire(fire, err, errlen);
-	if (rc != STORE_OK)
-		return rc;
+	if (rc != STORE_OK || !guarded)
+		return rc != STORE_OK ? rc : fire_tx(st, p, fire, now, err,
+						     errlen);
 	rc = store_begin(st, err, errlen);
 	if (rc != STORE_OK)
 		return rc;

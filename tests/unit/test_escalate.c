@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "promised/config.h"
 #include "promised/escalate.h"
@@ -304,6 +305,51 @@ test_reminder_to_owner(void **state)
 	promise_clear(&p);
 }
 
+/* A promise whose steps cannot be written (a trigger refuses its
+ * event) fails alone: the batch, fired without a savepoint per promise,
+ * is rolled back and fired again with one, and the others' steps are
+ * kept. */
+static void
+test_broken_promise_fails_alone(void **state)
+{
+	struct fixture *fx = *state;
+	int64_t a = add_promise(fx, "alice", NULL);
+	int64_t b = add_promise(fx, "alice", NULL);
+	int64_t c = add_promise(fx, "alice", NULL);
+	struct notification *n = NULL;
+	struct promise p;
+	char path[192], sql[256], err[256] = "";
+	size_t queued = 99;
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/test.db", fx->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "CREATE TRIGGER broken BEFORE INSERT ON"
+		 " events WHEN NEW.promise_id = %lld AND NEW.kind ="
+		 " 'reminded' BEGIN SELECT RAISE(ABORT, 'refused by test');"
+		 " END;", (long long)b);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(escalate_run(fx->esc, fx->st, REMIND, &queued, err,
+				      sizeof(err)), -1);
+	assert_non_null(strstr(err, "refused by test"));
+	assert_int_equal(queued, 2);
+	assert_int_equal(count_events(fx, a, EVENT_REMINDED), 1);
+	assert_int_equal(count_events(fx, c, EVENT_REMINDED), 1);
+	assert_int_equal(count_events(fx, b, EVENT_REMINDED), 0);
+	assert_int_equal(outbox(fx, b, &n), 0);
+	free(n);
+	n = NULL;
+	assert_int_equal(outbox(fx, c, &n), 1);
+	notification_free_array(n, 1);
+	/* Nothing of b was kept: its step is still to come. */
+	p = get(fx, b);
+	assert_int_equal(p.fired_through, 0);
+	assert_int_equal(p.next_step_at, REMIND);
+	promise_clear(&p);
+}
+
 static void
 test_lapse_once_and_idempotent(void **state)
 {
@@ -513,6 +559,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reminder_to_owner, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_broken_promise_fails_alone,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lapse_once_and_idempotent,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_catch_up_after_downtime,
