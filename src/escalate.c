@@ -475,8 +475,15 @@ partial(int rc)
 	return rc != STORE_OK && rc != STORE_CONFLICT && rc != STORE_INVALID;
 }
 
+/* What one batch did. */
+struct fire_count {
+	size_t due;       /* promises read */
+	size_t fired;     /* of which fired */
+	size_t queued;    /* notifications queued (kept once committed) */
+};
+
 /* Fires one batch of due promises, read whole inside the batch's
- * transaction; *n gets how many were due, *done how many fired.
+ * transaction, counting into *fc.
  * Unguarded, the changes are not savepoints of their own (two
  * statements less for each promise, a sixth of the firing); a store
  * error then rolls the whole batch back and returns 1, for the caller
@@ -484,25 +491,25 @@ partial(int rc)
  * 0, -1 (some promise failed) or -2 (the batch was not committed). */
 static int
 fire_batch(struct escalate *esc, struct store *st, int64_t now, int guarded,
-	   size_t *nqueued, size_t *n, size_t *done, char *err,
-	   size_t errlen)
+	   struct fire_count *fc, char *err, size_t errlen)
 {
 	struct promise *ps = NULL;
 	char e[256];
 	size_t i, queued = 0;
 	int rc = 0, src, frc;
 
-	*n = *done = 0;
+	fc->due = fc->fired = 0;
 	/* One commit for the batch: 2,000 steps due in the same second
 	 * cost a few fsyncs, not 2,000. */
 	if (store_batch_begin(st, err, errlen) != STORE_OK)
 		return -2;
-	src = store_due_loaded(st, now, ESC_BATCH, &ps, n, err, errlen);
-	for (i = 0; src == STORE_OK && i < *n; i++) {
+	src = store_due_loaded(st, now, ESC_BATCH, &ps, &fc->due, err,
+			       errlen);
+	for (i = 0; src == STORE_OK && i < fc->due; i++) {
 		frc = fire_one(esc, st, &ps[i], now, guarded, &queued, e,
 			       sizeof(e));
 		if (frc == STORE_OK) {
-			(*done)++;
+			fc->fired++;
 			continue;
 		}
 		if (!guarded && partial(frc)) {
@@ -517,14 +524,14 @@ fire_batch(struct escalate *esc, struct store *st, int64_t now, int guarded,
 			    e);
 		rc = -1;
 	}
-	for (i = 0; i < *n; i++)
+	for (i = 0; i < fc->due; i++)
 		promise_clear(&ps[i]);
 	free(ps);
 	/* Nothing of the batch was kept when it cannot commit: the next
 	 * pass fires the same steps again. */
 	if (store_batch_end(st, src, err, errlen) != STORE_OK)
 		return rc == 1 ? 1 : -2;
-	*nqueued += queued;
+	fc->queued += queued;
 	return rc;
 }
 
@@ -532,8 +539,9 @@ int
 escalate_run(struct escalate *esc, struct store *st, int64_t now,
 	     size_t *nqueued, char *err, size_t errlen)
 {
+	struct fire_count fc = { 0, 0, 0 };
 	struct promise *first = NULL;
-	size_t n = 0, done;
+	size_t n = 0;
 	int rc = 0, brc;
 
 	*nqueued = 0;
@@ -549,11 +557,10 @@ escalate_run(struct escalate *esc, struct store *st, int64_t now,
 		first = NULL;
 		if (n == 0)
 			break;
-		brc = fire_batch(esc, st, now, 0, nqueued, &n, &done, err,
-				 errlen);
+		brc = fire_batch(esc, st, now, 0, &fc, err, errlen);
 		if (brc == 1)
-			brc = fire_batch(esc, st, now, 1, nqueued, &n, &done,
-					 err, errlen);
+			brc = fire_batch(esc, st, now, 1, &fc, err, errlen);
+		*nqueued = fc.queued;
 		if (brc == -2) {
 			*nqueued = 0;
 			return -1;
@@ -562,7 +569,7 @@ escalate_run(struct escalate *esc, struct store *st, int64_t now,
 			rc = -1;
 		/* A short batch was the last; a batch without progress would
 		 * only come back the same. */
-		if (n < ESC_BATCH || done == 0)
+		if (fc.due < ESC_BATCH || fc.fired == 0)
 			break;
 	}
 	return rc;
