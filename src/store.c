@@ -287,23 +287,38 @@ sql_hash(const char *sql)
 	return h;
 }
 
-/* The free kept statement of sql, or NULL (*spare: a free slot). */
+/* The free kept statement of sql, or NULL; *spare is then a slot to
+ * keep it in: an empty one, else the next statement not in use (taken
+ * in turn, so texts built at run time cannot crowd out the rest), else
+ * NULL when every slot is in use. */
 static struct store_stmt_slot *
 cache_find(struct store *st, const char *sql, uint32_t h,
 	   struct store_stmt_slot **spare)
 {
-	struct store_stmt_slot *c;
+	struct store_stmt_slot *c, *empty = NULL;
 	size_t i;
 
-	*spare = NULL;
 	for (i = 0; i < STORE_STMT_CACHE; i++) {
 		c = &st->cache[i];
 		if (c->sql == NULL) {
-			if (*spare == NULL)
-				*spare = c;
+			if (empty == NULL)
+				empty = c;
 		} else if (c->hash == h && !c->busy && strcmp(c->sql, sql) == 0) {
 			return c;
 		}
+	}
+	*spare = empty;
+	for (i = 0; *spare == NULL && i < STORE_STMT_CACHE; i++) {
+		c = &st->cache[(st->cache_next + i) % STORE_STMT_CACHE];
+		if (!c->busy)
+			*spare = c;
+	}
+	if (empty == NULL && *spare != NULL) {
+		st->cache_next = (size_t)(*spare - st->cache + 1) %
+				 STORE_STMT_CACHE;
+		sqlite3_finalize((*spare)->stmt);
+		free((*spare)->sql);
+		memset(*spare, 0, sizeof(**spare));
 	}
 	return NULL;
 }
@@ -329,8 +344,8 @@ store_prepare(struct store *st, const char *sql, sqlite3_stmt **out,
 		return store_sqlerr(st, src, "preparing a statement", err,
 				    errlen);
 	}
-	/* A second user of the same text while the first holds it gets a
-	 * statement of its own, finalized after use. */
+	/* With every slot in use (a second user of one text, say) the
+	 * statement is its own, finalized after use. */
 	if (spare != NULL) {
 		spare->sql = xstrdup(sql);
 		spare->hash = h;
@@ -355,7 +370,7 @@ store_finalize(struct store *st, sqlite3_stmt *stmt)
 			return;
 		}
 	}
-	store_finalize(st, stmt);
+	sqlite3_finalize(stmt);
 }
 
 int

@@ -42,6 +42,7 @@ struct store {
 	/* store_event_add: a feed sync writes one event per promise. */
 	sqlite3_stmt *event_stmt;
 	struct store_stmt_slot cache[STORE_STMT_CACHE];
+	size_t cache_next;       /* where the next eviction looks first */
 	int wal_pages;           /* in the WAL after the last commit */
 };
 

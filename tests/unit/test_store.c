@@ -23,6 +23,7 @@
 
 #include "promised/promise.h"
 #include "promised/store.h"
+#include "../../src/store_internal.h"   /* the statement cache */
 
 /* 2026-11-29T08:00:00Z: 20786 days after 1970-01-01, plus 8 h. */
 #define T0 INT64_C(1795939200)
@@ -1390,6 +1391,60 @@ test_next_wake_and_due(void **state)
 	assert_int_equal(wake, T0 + 40 * 60);
 }
 
+/* One integer from a statement of store_prepare, given back after. */
+static int64_t
+ask(struct fx *f, const char *sql)
+{
+	sqlite3_stmt *stmt = NULL;
+	int64_t v;
+
+	assert_int_equal(store_prepare(f->st, sql, &stmt, f->err,
+				       sizeof(f->err)), STORE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	v = sqlite3_column_int64(stmt, 0);
+	store_finalize(f->st, stmt);
+	return v;
+}
+
+/* The statement cache: more texts than it keeps, the same text twice
+ * at once, and every slot in use; each answer stays right. */
+static void
+test_statement_cache(void **state)
+{
+	struct fx *f = *state;
+	sqlite3_stmt *held[STORE_STMT_CACHE + 1], *a = NULL, *b = NULL;
+	char sql[64];
+	int i;
+
+	for (i = 0; i < 3 * STORE_STMT_CACHE; i++) {
+		snprintf(sql, sizeof(sql), "SELECT %d", i);
+		assert_int_equal(ask(f, sql), i);
+	}
+	assert_int_equal(ask(f, "SELECT 5"), 5);
+	assert_int_equal(store_prepare(f->st, "SELECT 7", &a, f->err,
+				       sizeof(f->err)), STORE_OK);
+	assert_int_equal(store_prepare(f->st, "SELECT 7", &b, f->err,
+				       sizeof(f->err)), STORE_OK);
+	assert_ptr_not_equal(a, b);
+	assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+	assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+	store_finalize(f->st, a);
+	store_finalize(f->st, b);
+	for (i = 0; i <= STORE_STMT_CACHE; i++) {
+		snprintf(sql, sizeof(sql), "SELECT %d + 1000", i);
+		assert_int_equal(store_prepare(f->st, sql, &held[i], f->err,
+					       sizeof(f->err)), STORE_OK);
+	}
+	for (i = 0; i <= STORE_STMT_CACHE; i++) {
+		assert_int_equal(sqlite3_step(held[i]), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(held[i], 0), i + 1000);
+		store_finalize(f->st, held[i]);
+	}
+	assert_int_equal(ask(f, "SELECT 1000"), 1000);
+	/* Writes still go through the kept BEGIN and COMMIT. */
+	add_simple(f, "alice", T0 + HOUR);
+}
+
 /* Claims take pending and retry rows together, oldest next_try_at
  * first, and at most the limit. */
 static void
@@ -1574,6 +1629,7 @@ main(void)
 		T(test_next_wake_and_due),
 		T(test_outbox_round_trip),
 		T(test_outbox_claim_order),
+		T(test_statement_cache),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
