@@ -708,20 +708,36 @@ job_free(struct ns_job *job)
 }
 
 static struct ns_job *
-job_new(struct ns_chan *c, void *job_ctx, int http, const char *payload,
-	size_t len)
+job_take(struct ns_chan *c, void *job_ctx, int http, char *payload,
+	 size_t len)
 {
 	struct ns_job *job = xcalloc(1, sizeof(*job));
 
 	job->chan = c;
 	job->job_ctx = job_ctx;
 	job->http = http;
-	job->payload = xmalloc(len + 1);
-	memcpy(job->payload, payload, len);
-	job->payload[len] = '\0';
+	job->payload = payload;
 	job->len = len;
 	job->retry_after = -1;
 	return job;
+}
+
+/* A NUL-terminated copy of len bytes of data. */
+static char *
+dup_bytes(const char *data, size_t len)
+{
+	char *p = xmalloc(len + 1);
+
+	memcpy(p, data, len);
+	p[len] = '\0';
+	return p;
+}
+
+static struct ns_job *
+job_new(struct ns_chan *c, void *job_ctx, int http, const char *payload,
+	size_t len)
+{
+	return job_take(c, job_ctx, http, dup_bytes(payload, len), len);
 }
 
 /* Starts waiting jobs while the channel has free slots. */
@@ -1473,21 +1489,35 @@ mail_list_free(struct ns_mail *m)
 	}
 }
 
-/* What one email needs, copied on the caller's thread, so the mail thread
- * reads nothing a config reload may free; the password is taken over. */
+/* What every transfer needs of its channel, and its payload, copied on
+ * the caller's thread, so a send thread reads nothing a config reload
+ * may free. */
 static struct ns_mail *
-mail_new(const struct cfg_channel *ch, const char *rcpt, const char *message,
-	 size_t len, char *password, void *job_ctx)
+work_new(const struct cfg_channel *ch, const char *payload, size_t len,
+	 void *job_ctx)
 {
 	struct ns_mail *m = xcalloc(1, sizeof(*m));
 
 	m->job_ctx = job_ctx;
+	m->http = ch->type == CFG_CHANNEL_WEBHOOK;
 	m->ch.name = xstrdup(ch->name);
-	m->ch.type = CFG_CHANNEL_SMTP;
+	m->ch.type = ch->type;
 	m->ch.concurrency = ch->concurrency;
 	m->ch.connect_timeout = ch->connect_timeout;
 	m->ch.timeout = ch->timeout;
 	m->ch.ca_file = dup_or_null(ch->ca_file);
+	m->message = dup_bytes(payload, len);
+	m->len = len;
+	return m;
+}
+
+/* An email; the password is taken over. */
+static struct ns_mail *
+mail_new(const struct cfg_channel *ch, const char *rcpt, const char *message,
+	 size_t len, char *password, void *job_ctx)
+{
+	struct ns_mail *m = work_new(ch, message, len, job_ctx);
+
 	m->ch.smtp.url = xstrdup(ch->smtp.url);
 	m->ch.smtp.tls = ch->smtp.tls;
 	m->ch.smtp.from_addr = xstrdup(ch->smtp.from_addr);
@@ -1495,32 +1525,19 @@ mail_new(const struct cfg_channel *ch, const char *rcpt, const char *message,
 	m->ch.smtp.password_file = dup_or_null(ch->smtp.password_file);
 	m->rcpt = xstrdup(rcpt);
 	m->password = password;
-	m->message = xmalloc(len + 1);
-	memcpy(m->message, message, len);
-	m->message[len] = '\0';
-	m->len = len;
 	return m;
 }
 
-/* What one webhook needs, copied on the caller's thread like an email;
- * the secrets are taken over. */
+/* A webhook; the secrets are taken over. */
 static struct ns_mail *
 hook_new(const struct cfg_channel *ch, const char *idem_key, const char *body,
 	 size_t len, int64_t now, char *auth_secret, char *sign_secret,
 	 void *job_ctx)
 {
 	const struct cfg_webhook *wh = &ch->webhook;
-	struct ns_mail *m = xcalloc(1, sizeof(*m));
+	struct ns_mail *m = work_new(ch, body, len, job_ctx);
 	size_t i;
 
-	m->http = 1;
-	m->job_ctx = job_ctx;
-	m->ch.name = xstrdup(ch->name);
-	m->ch.type = CFG_CHANNEL_WEBHOOK;
-	m->ch.concurrency = ch->concurrency;
-	m->ch.connect_timeout = ch->connect_timeout;
-	m->ch.timeout = ch->timeout;
-	m->ch.ca_file = dup_or_null(ch->ca_file);
 	m->ch.webhook.url = xstrdup(wh->url);
 	m->ch.webhook.method = wh->method;
 	m->ch.webhook.nheaders = wh->nheaders;
@@ -1540,10 +1557,6 @@ hook_new(const struct cfg_channel *ch, const char *idem_key, const char *body,
 	m->auth_secret = auth_secret;
 	m->sign_secret = sign_secret;
 	m->now = now;
-	m->message = xmalloc(len + 1);
-	memcpy(m->message, body, len);
-	m->message[len] = '\0';
-	m->len = len;
 	return m;
 }
 
@@ -1606,8 +1619,8 @@ mailer_queue(struct ns_mailer *w, struct ns_mail *m)
 	if (w->busy != NULL)
 		w->busy->prev = m;
 	w->busy = m;
-	job = job_new(chan_get(ns, &m->ch), m, m->http, m->message, m->len);
-	free(m->message);
+	/* The payload moves to the job: no second copy. */
+	job = job_take(chan_get(ns, &m->ch), m, m->http, m->message, m->len);
 	m->message = NULL;
 	job->easy = chan_take_easy(job->chan);
 	if (job->easy != NULL && m->http)
