@@ -388,8 +388,7 @@ store_exec(struct store *st, const char *sql)
 	return src == SQLITE_DONE ? SQLITE_OK : src;
 }
 
-/* Finalizes every kept statement (before closing, or after the schema
- * was rebuilt under them). */
+/* Finalizes every kept statement, before closing. */
 static void
 cache_clear(struct store *st)
 {
@@ -400,30 +399,6 @@ cache_clear(struct store *st)
 		free(st->cache[i].sql);
 		memset(&st->cache[i], 0, sizeof(st->cache[i]));
 	}
-}
-
-/* Returns *slot ready to bind, preparing sql into it on first use; the
- * caller resets it when done so that it holds no lock between uses. */
-int
-store_prepare_kept(struct store *st, sqlite3_stmt **slot, const char *sql,
-		   char *err, size_t errlen)
-{
-	int src;
-
-	if (*slot != NULL) {
-		sqlite3_reset(*slot);
-		sqlite3_clear_bindings(*slot);
-		return STORE_OK;
-	}
-	/* Not through the cache: the slot owns it until store_close. */
-	src = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-				 slot, NULL);
-	if (src != SQLITE_OK) {
-		*slot = NULL;
-		return store_sqlerr(st, src, "preparing a statement", err,
-				    errlen);
-	}
-	return STORE_OK;
 }
 
 int
@@ -822,11 +797,6 @@ store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
-	sqlite3_finalize(st->load_stmt);
-	sqlite3_finalize(st->save_stmt);
-	sqlite3_finalize(st->event_stmt);
-	sqlite3_finalize(st->notif_load_stmt);
-	sqlite3_finalize(st->notif_save_stmt);
 	cache_clear(st);
 	sqlite3_close_v2(st->db);
 	free(st->path);
@@ -930,18 +900,19 @@ int
 store_load(struct store *st, int64_t id, struct promise *out, char *err,
 	   size_t errlen)
 {
+	sqlite3_stmt *stmt = NULL;
 	char what[32];
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = store_prepare_kept(st, &st->load_stmt, "SELECT " PROMISE_COLS
-			  " FROM promises WHERE id = ?1", err, errlen);
+	rc = store_prepare(st, "SELECT " PROMISE_COLS
+			   " FROM promises WHERE id = ?1", &stmt, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
-	sqlite3_bind_int64(st->load_stmt, 1, id);
+	sqlite3_bind_int64(stmt, 1, id);
 	(void)snprintf(what, sizeof(what), "%" PRId64, id);
-	rc = fetch_promise(st, st->load_stmt, out, what, err, errlen);
-	sqlite3_reset(st->load_stmt);
+	rc = fetch_promise(st, stmt, out, what, err, errlen);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -977,9 +948,10 @@ int
 store_save(struct store *st, const struct promise *p, char *err,
 	   size_t errlen)
 {
+	sqlite3_stmt *stmt = NULL;
 	int rc;
 
-	rc = store_prepare_kept(st, &st->save_stmt,
+	rc = store_prepare(st,
 		"UPDATE promises SET ref = ?2, title = ?3,"
 		" details = ?4, customer_name = ?5, customer_phone = ?6,"
 		" customer_email = ?7, vehicle = ?8, vin = ?9, owner = ?10,"
@@ -989,14 +961,13 @@ store_save(struct store *st, const struct promise *p, char *err,
 		" acked_at = ?21, snoozed_until = ?22, lapsed_at = ?23,"
 		" fired_through = ?24, next_step_at = ?25,"
 		" renegotiations = ?26, state = ?27, outcome = ?28"
-		" WHERE id = ?1", err, errlen);
+		" WHERE id = ?1", &stmt, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
-	sqlite3_bind_int64(st->save_stmt, 1, p->id);
-	bind_promise(st->save_stmt, p);
-	rc = store_step_done(st, st->save_stmt, "updating a promise", err,
-			     errlen);
-	sqlite3_reset(st->save_stmt);
+	sqlite3_bind_int64(stmt, 1, p->id);
+	bind_promise(stmt, p);
+	rc = store_step_done(st, stmt, "updating a promise", err, errlen);
+	store_finalize(st, stmt);
 	return rc;
 }
 
@@ -1027,13 +998,12 @@ store_event_add(struct store *st, int64_t promise_id, enum event_kind kind,
 	sqlite3_stmt *stmt;
 	int rc;
 
-	rc = store_prepare_kept(st, &st->event_stmt, "INSERT INTO events"
-			  " (promise_id, at, kind, actor, detail, old_due,"
-			  " new_due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-			  err, errlen);
+	rc = store_prepare(st, "INSERT INTO events"
+			   " (promise_id, at, kind, actor, detail, old_due,"
+			   " new_due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			   &stmt, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
-	stmt = st->event_stmt;
 	sqlite3_bind_int64(stmt, 1, promise_id);
 	sqlite3_bind_int64(stmt, 2, now);
 	/* Not copied (SQLITE_STATIC): the texts outlive the step, and the
@@ -1046,7 +1016,7 @@ store_event_add(struct store *st, int64_t promise_id, enum event_kind kind,
 	sqlite3_bind_int64(stmt, 6, old_due);
 	sqlite3_bind_int64(stmt, 7, new_due);
 	rc = store_step_done(st, stmt, "writing an event", err, errlen);
-	sqlite3_reset(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 

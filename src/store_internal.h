@@ -29,18 +29,9 @@ struct store {
 	store_next_fn next_fn;
 	void *next_ctx;
 	int busy_ms;
-	/* Kept prepared for the life of the handle: store_load and store_save
-	 * run once per promise in whole-table passes. */
-	sqlite3_stmt *load_stmt;
-	/* A notification's row and its result: once per delivery answer. */
-	sqlite3_stmt *notif_load_stmt;
-	sqlite3_stmt *notif_save_stmt;
 	/* Inside store_batch_begin/end: each change is a savepoint of the
 	 * batch's one transaction. */
 	int in_batch;
-	sqlite3_stmt *save_stmt;
-	/* store_event_add: a feed sync writes one event per promise. */
-	sqlite3_stmt *event_stmt;
 	struct store_stmt_slot cache[STORE_STMT_CACHE];
 	size_t cache_next;       /* where the next eviction looks first */
 	int wal_pages;           /* in the WAL after the last commit */
@@ -61,11 +52,6 @@ void store_finalize(struct store *st, sqlite3_stmt *stmt);
 /* Runs one statement of sql that returns no rows, through the cache of
  * store_prepare (BEGIN, COMMIT, SAVEPOINT); a sqlite3 result code. */
 int store_exec(struct store *st, const char *sql);
-/* A statement kept prepared in *slot for the life of the handle (reset
- * and unbound when it is there already); the caller resets it after use
- * so that it holds no lock between uses. */
-int store_prepare_kept(struct store *st, sqlite3_stmt **slot, const char *sql,
-		       char *err, size_t errlen);
 /* BEGIN IMMEDIATE (a savepoint inside a batch); STORE_OK or
  * STORE_BUSY/STORE_READONLY/STORE_ERR. */
 int store_begin(struct store *st, char *err, size_t errlen);

@@ -515,36 +515,31 @@ store_outbox_recover(struct store *st, size_t *n, char *err, size_t errlen)
 	return store_end(st, rc, err, errlen);
 }
 
+/* Oldest next_try_at first, then oldest row. */
 static int
-ready_before(const struct notification *a, const struct notification *b)
+ready_cmp(const void *va, const void *vb)
 {
-	return a->next_try_at < b->next_try_at ||
-	       (a->next_try_at == b->next_try_at && a->id < b->id);
+	const struct notification *a = va, *b = vb;
+
+	if (a->next_try_at != b->next_try_at)
+		return a->next_try_at < b->next_try_at ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
 }
 
-static int
-ready_cmp(const void *a, const void *b)
-{
-	if (ready_before(a, b))
-		return -1;
-	return ready_before(b, a) ? 1 : 0;
-}
-
-/* Claims up to limit rows of one state due at now, oldest first, in one
- * statement: the inner SELECT reads them in the order of the (state,
- * next_try_at) index, so only the rows taken are read (with "state IN
- * (pending, retry)" SQLite sorted every ready row for each claim: a
- * burst of 10,000 read 10,000 rows per 32 claimed).  RETURNING gives the
- * rows as claimed, in no particular order: they are sorted here. */
+/* Claims up to limit rows of one state due at now, appending them to
+ * *out: one statement, whose inner SELECT reads the rows in the order of
+ * the (state, next_try_at) index, so only the rows taken are read (with
+ * "state IN (pending, retry)" SQLite sorted every ready row for each
+ * claim: a burst of 10,000 read 10,000 rows per 32 claimed). */
 static int
 claim_of(struct store *st, const char *state, int64_t now, size_t limit,
 	 struct notification **out, size_t *n, char *err, size_t errlen)
 {
+	struct notification *arr = NULL;
 	sqlite3_stmt *stmt = NULL;
+	size_t cnt = 0;
 	int rc;
 
-	*out = NULL;
-	*n = 0;
 	if (limit == 0)
 		return STORE_OK;
 	rc = store_prepare(st, "UPDATE notifications SET state = 'sending',"
@@ -558,47 +553,36 @@ claim_of(struct store *st, const char *state, int64_t now, size_t limit,
 	store_bind_text(stmt, 1, state);
 	sqlite3_bind_int64(stmt, 2, now);
 	sqlite3_bind_int64(stmt, 3, limit > INT64_MAX ? -1 : (int64_t)limit);
-	rc = collect_notifs(st, stmt, out, n, err, errlen);
+	rc = collect_notifs(st, stmt, &arr, &cnt, err, errlen);
 	store_finalize(st, stmt);
-	if (rc == STORE_OK && *n > 1)
-		qsort(*out, *n, sizeof(**out), ready_cmp);
+	if (rc == STORE_OK && cnt > 0) {
+		*out = xreallocarray(*out, *n + cnt, sizeof(**out));
+		memcpy(*out + *n, arr, cnt * sizeof(*arr));
+		*n += cnt;
+	}
+	free(arr);
 	return rc;
 }
 
-/* Up to limit retry and pending rows due at now, claimed, oldest first
- * within each state; retries are taken first, so that no more than
- * limit rows are ever claimed. */
+/* Up to limit retry and pending rows due at now (0: all), claimed, in
+ * the order they fell due.  Retries are taken first, so that no more
+ * than limit rows are ever claimed.  On an error *out holds what was
+ * claimed, for the caller to free. */
 static int
 claim_rows(struct store *st, int64_t now, size_t limit,
 	   struct notification **out, size_t *n, char *err, size_t errlen)
 {
-	struct notification *p = NULL, *r = NULL, *m;
-	size_t np = 0, nr = 0, i = 0, j = 0, k = 0;
 	int rc;
 
 	if (limit == 0)
 		limit = SIZE_MAX / 2;
-	rc = claim_of(st, "retry", now, limit, &r, &nr, err, errlen);
+	rc = claim_of(st, "retry", now, limit, out, n, err, errlen);
 	if (rc == STORE_OK)
-		rc = claim_of(st, "pending", now, limit - nr, &p, &np, err,
+		rc = claim_of(st, "pending", now, limit - *n, out, n, err,
 			      errlen);
-	if (rc != STORE_OK) {
-		notification_free_array(r, nr);
-		notification_free_array(p, np);
-		return rc;
-	}
-	m = xreallocarray(NULL, np + nr + 1, sizeof(*m));
-	while (i < np || j < nr) {
-		if (j == nr || (i < np && ready_before(&p[i], &r[j])))
-			m[k++] = p[i++];
-		else
-			m[k++] = r[j++];
-	}
-	free(p);
-	free(r);
-	*out = m;
-	*n = k;
-	return STORE_OK;
+	if (rc == STORE_OK && *n > 1)
+		qsort(*out, *n, sizeof(**out), ready_cmp);
+	return rc;
 }
 
 int
@@ -632,15 +616,14 @@ load_notif(struct store *st, int64_t id, struct notification *nt,
 	size_t n = 0;
 	int rc;
 
-	rc = store_prepare_kept(st, &st->notif_load_stmt, "SELECT " NOTIF_COLS
-				" FROM notifications WHERE id = ?1", err,
-				errlen);
+	rc = store_prepare(st, "SELECT " NOTIF_COLS
+			   " FROM notifications WHERE id = ?1", &stmt, err,
+			   errlen);
 	if (rc != STORE_OK)
 		return rc;
-	stmt = st->notif_load_stmt;
 	sqlite3_bind_int64(stmt, 1, id);
 	rc = collect_notifs(st, stmt, &arr, &n, err, errlen);
-	sqlite3_reset(stmt);
+	store_finalize(st, stmt);
 	if (rc == STORE_OK && n == 0) {
 		util_seterr(err, errlen, "no notification %" PRId64, id);
 		rc = STORE_NOTFOUND;
@@ -659,14 +642,12 @@ save_result(struct store *st, const struct notification *nt, char *err,
 	sqlite3_stmt *stmt;
 	int rc, src;
 
-	rc = store_prepare_kept(st, &st->notif_save_stmt,
-				"UPDATE notifications SET state = ?2,"
-				" next_try_at = ?3, sent_at = ?4,"
-				" last_error = ?5, provider_id = ?6"
-				" WHERE id = ?1", err, errlen);
+	rc = store_prepare(st, "UPDATE notifications SET state = ?2,"
+			   " next_try_at = ?3, sent_at = ?4,"
+			   " last_error = ?5, provider_id = ?6"
+			   " WHERE id = ?1", &stmt, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
-	stmt = st->notif_save_stmt;
 	sqlite3_bind_int64(stmt, 1, nt->id);
 	store_bind_text(stmt, 2, notif_state_name(nt->state));
 	sqlite3_bind_int64(stmt, 3, nt->next_try_at);
@@ -677,7 +658,7 @@ save_result(struct store *st, const struct notification *nt, char *err,
 	if (src != SQLITE_DONE)
 		rc = store_sqlerr(st, src, "recording a send result", err,
 				  errlen);
-	sqlite3_reset(stmt);
+	store_finalize(st, stmt);
 	return rc;
 }
 
