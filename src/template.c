@@ -92,10 +92,14 @@ struct op {
 	size_t jump;       /* OP_OPEN: index of its OP_CLOSE */
 };
 
+/* struct template's `uses` has a bit per variable. */
+_Static_assert(TEMPLATE_VAR_COUNT <= 64, "more variables than bits");
+
 struct template {
 	char *src;
 	struct op *ops;
 	size_t nops, capops;
+	uint64_t uses;     /* bit v: variable v is substituted or tested */
 };
 
 struct template_set {
@@ -361,6 +365,9 @@ add_op(struct template *t, enum op_kind kind, int var, struct span text)
 	t->ops[t->nops].off = text.off;
 	t->ops[t->nops].len = text.len;
 	t->ops[t->nops].jump = 0;
+	/* An unknown name (-1) is an error the parse reports. */
+	if ((kind == OP_VAR || kind == OP_OPEN) && var >= 0)
+		t->uses |= UINT64_C(1) << var;
 	return t->nops++;
 }
 
@@ -622,14 +629,7 @@ template_free(struct template *t)
 int
 template_uses(const struct template *t, enum template_var var)
 {
-	size_t i;
-
-	for (i = 0; t != NULL && i < t->nops; i++) {
-		if ((t->ops[i].kind == OP_VAR || t->ops[i].kind == OP_OPEN) &&
-		    t->ops[i].var == (int)var)
-			return 1;
-	}
-	return 0;
+	return t != NULL && (t->uses & (UINT64_C(1) << var)) != 0;
 }
 
 int
