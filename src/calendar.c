@@ -28,7 +28,6 @@
  * stores its items and computes schedules (feed.c). */
 static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
 
-
 static const char *
 zone_or_utc(const char *tz)
 {
@@ -127,9 +126,9 @@ tz_enter(const char *tz)
 	if (cur != NULL && strcmp(cur, tz) == 0 && strcmp(loaded, tz) == 0)
 		return 0;
 	/* setenv is MT-unsafe: see util_getenv in util.c for why this one
-	 * writer of the environment is safe here. */
+	 * writer of the environment is safe here (under tz_lock). */
 	if ((cur == NULL || strcmp(cur, tz) != 0) &&
-	    setenv("TZ", tz, 1) != 0) // NOLINT(concurrency-mt-unsafe): main thread only
+	    setenv("TZ", tz, 1) != 0) // NOLINT(concurrency-mt-unsafe): only writer, under tz_lock
 		return -1;
 	tzset();
 	util_strlcpy(loaded, tz, sizeof(loaded));

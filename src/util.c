@@ -57,7 +57,11 @@ util_strerror(int errnum, char *buf, size_t len)
 /* concurrency-mt-unsafe flags getenv and getopt_long by their POSIX
  * contract.  Both are called here only: glibc's getenv is safe against
  * other readers, and the only writer of the environment is calendar.c's
- * TZ switch, on the main thread like every caller of util_getenv.
+ * TZ switch, under its lock; while a feed's parse thread converts times,
+ * the other thread reads the environment only under that lock too.  The
+ * send threads never read it (netsend copies what they need).  TZ is
+ * added at the first conversion, before any send thread starts, and
+ * later only replaced when a second zone is used.
  * getopt keeps its state in globals (optind, optarg); both programs parse
  * their arguments on the main thread before any other thread exists. */
 const char *
