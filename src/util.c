@@ -59,9 +59,11 @@ util_strerror(int errnum, char *buf, size_t len)
  * other readers, and the only writer of the environment is calendar.c's
  * TZ switch, under its lock; while a feed's parse thread converts times,
  * the other thread reads the environment only under that lock too.  The
- * send threads never read it (netsend copies what they need).  TZ is
- * added at the first conversion, before any send thread starts, and
- * later only replaced when a second zone is used.
+ * send threads' own code never reads it (netsend copies what they
+ * need); libcurl there may look at proxy variables.  TZ is added at the
+ * first conversion (a message is rendered before it is sent, so that is
+ * normally before any send thread starts) and later only replaced when
+ * another zone is used, which does not move the environment array.
  * getopt keeps its state in globals (optind, optarg); both programs parse
  * their arguments on the main thread before any other thread exists. */
 const char *
