@@ -19,13 +19,7 @@ NODE_DIR="$PROMISED_BUILD_DIR/node"
 mkdir -p "$ARTIFACTS"
 rm -f "$ARTIFACTS/action-confirm.png" "$ARTIFACTS/action-done.png"
 
-# playwright-core from npm into the build folder, never a browser of its own.
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
-	command -v npm >/dev/null || fail "npm missing (apt-get install npm)"
-	npm install --no-save --no-audit --no-fund --prefix "$NODE_DIR" \
-		playwright-core >/dev/null || fail "npm install playwright-core"
-fi
+need_playwright "$NODE_DIR"
 export NODE_PATH="$NODE_DIR/node_modules"
 
 write_http_config

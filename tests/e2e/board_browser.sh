@@ -33,13 +33,7 @@ NODE_DIR="$PROMISED_BUILD_DIR/node"
 mkdir -p "$ARTIFACTS"
 rm -f "$ARTIFACTS"/board-*.png
 
-# playwright-core from npm into the build folder, never a browser of its own.
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-if [ ! -d "$NODE_DIR/node_modules/playwright-core" ]; then
-	command -v npm >/dev/null || fail "npm missing (apt-get install npm)"
-	npm install --no-save --no-audit --no-fund --prefix "$NODE_DIR" \
-		playwright-core >/dev/null || fail "npm install playwright-core"
-fi
+need_playwright "$NODE_DIR"
 # board_shot.mjs loads it through createRequire, which honours NODE_PATH.
 export NODE_PATH="$NODE_DIR/node_modules"
 SHOT="$PROMISED_SOURCE_DIR/tests/tools/board_shot.mjs"

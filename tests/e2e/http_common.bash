@@ -199,3 +199,25 @@ wait_link() {
 steps_of() {
 	messages | awk -v p="$1" '$1 == p { print $2 }' | sort | tr '\n' ' '
 }
+
+# playwright-core from npm into the folder $1, never a browser of its own.
+# The browser tests run side by side: one installs while the other waits
+# on the lock, then finds it there (two npm runs in one folder collide).
+need_playwright() {
+	export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+	local rc=0
+
+	mkdir -p "$1"
+	(
+		flock 9 || exit 1
+		[ -d "$1/node_modules/playwright-core" ] && exit 0
+		command -v npm >/dev/null || exit 2
+		npm install --no-save --no-audit --no-fund --prefix "$1" \
+			playwright-core >/dev/null
+	) 9>"$1/.install.lock" || rc=$?
+	case $rc in
+	0) ;;
+	2) fail "npm missing (apt-get install npm)" ;;
+	*) fail "npm install playwright-core" ;;
+	esac
+}
