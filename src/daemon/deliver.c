@@ -64,6 +64,16 @@ struct unrec {
 	int late;                /* a write of it failed before */
 };
 
+/* A claimed row's message, rendered inside the claim's transaction:
+ * the promise is read while the claim holds the database, not in a read
+ * transaction of its own per row. */
+struct rendered {
+	int done;                /* rendered: an smtp or webhook row */
+	enum deliver_outcome o;
+	struct message_out m;
+	char err[512];           /* why not, when o is not OUT_OK */
+};
+
 struct deliver {
 	struct unrec *unrec;     /* answers still to be recorded */
 	size_t nunrec;
@@ -353,32 +363,46 @@ batch_flush(struct deliver *d)
 	answers_done(d, rc, err);
 }
 
-/* Claims up to limit rows, in one commit with the answers kept so far:
- * a turn of the loop that records answers and claims the next rows
- * pays one fsync, not two.  The claim is durable before any of its rows
- * is sent.  STORE_OK, or the store's error in err (nothing claimed;
- * the answers stay kept when they were not written). */
+static void prerender(struct deliver *d, const struct notification *arr,
+		      size_t n, int64_t now, struct rendered *rd);
+static void rendered_free(struct rendered *rd, size_t n);
+
+/* Claims up to limit rows, in one commit with the answers kept so far
+ * and with the rendering of the rows' messages: a turn of the loop that
+ * records answers and claims the next rows pays one fsync, not two, and
+ * one lock of the database.  The claim is durable before any of its rows
+ * is sent.  STORE_OK with *arr and *rd (n each), or the store's error in
+ * err (nothing claimed; the answers stay kept when they were not
+ * written). */
 static int
 claim(struct deliver *d, int64_t now, size_t limit, struct notification **arr,
-      size_t *n, char *err, size_t errlen)
+      struct rendered **rd, size_t *n, char *err, size_t errlen)
 {
-	int rc;
+	int rc, had = d->unrec != NULL;
 
-	if (d->unrec == NULL)
-		return store_outbox_claim(d->st, now, limit, arr, n, err,
-					  errlen);
+	*arr = NULL;
+	*rd = NULL;
+	*n = 0;
 	rc = store_batch_begin(d->st, err, errlen);
 	if (rc == STORE_OK) {
-		rc = answers_write(d, err, errlen);
+		if (had)
+			rc = answers_write(d, err, errlen);
 		if (rc == STORE_OK)
 			rc = store_outbox_claim(d->st, now, limit, arr, n, err,
 						errlen);
+		if (rc == STORE_OK && *n > 0) {
+			*rd = xcalloc(*n, sizeof(**rd));
+			prerender(d, *arr, *n, now, *rd);
+		}
 		rc = store_batch_end(d->st, rc, err, errlen);
 	}
-	answers_done(d, rc, err);
+	if (had)
+		answers_done(d, rc, err);
 	if (rc != STORE_OK) {
+		rendered_free(*rd, *n);
 		notification_free_array(*arr, *n);
 		*arr = NULL;
+		*rd = NULL;
 		*n = 0;
 	}
 	return rc;
@@ -596,24 +620,51 @@ hand_over(struct deliver *d, const struct cfg_channel *ch, struct job *j,
 	job_free(j);
 }
 
-/* smtp and webhook: rendered now, answered later through the loop. */
+/* Renders the smtp and webhook rows of a claim (the others are sent
+ * as they are, or render as they send). */
+static void
+prerender(struct deliver *d, const struct notification *arr, size_t n,
+	  int64_t now, struct rendered *rd)
+{
+	const struct cfg_channel *ch;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		ch = config_channel(d->cfg, arr[i].channel);
+		if (ch == NULL || arr[i].promise_id == 0 ||
+		    (ch->type != CFG_CHANNEL_SMTP &&
+		     ch->type != CFG_CHANNEL_WEBHOOK))
+			continue;
+		rd[i].done = 1;
+		rd[i].o = render(d, ch, &arr[i], now, &rd[i].m, rd[i].err,
+				 sizeof(rd[i].err));
+	}
+}
+
+static void
+rendered_free(struct rendered *rd, size_t n)
+{
+	size_t i;
+
+	for (i = 0; rd != NULL && i < n; i++)
+		message_out_clear(&rd[i].m);
+	free(rd);
+}
+
+/* smtp and webhook: rendered with the claim, answered later through the
+ * loop. */
 static void
 send_async(struct deliver *d, const struct cfg_channel *ch,
-	   const struct notification *n, struct job *j, int64_t now)
+	   const struct notification *n, const struct rendered *rd,
+	   struct job *j, int64_t now)
 {
-	struct message_out m;
-	enum deliver_outcome o;
-	char err[512] = "";
-
-	memset(&m, 0, sizeof(m));
-	o = render(d, ch, n, now, &m, err, sizeof(err));
-	if (o != OUT_OK) {
-		deliver_record(d, j, o, -1, err, NULL, now);
+	if (rd->o != OUT_OK) {
+		deliver_record(d, j, rd->o, -1, rd->err, NULL, now);
 		job_free(j);
 	} else {
-		hand_over(d, ch, j, m.rcpt, n->idem_key, m.data, m.len, now);
+		hand_over(d, ch, j, rd->m.rcpt, n->idem_key, rd->m.data,
+			  rd->m.len, now);
 	}
-	message_out_clear(&m);
 }
 
 /* A digest row (no promise): its body is the complete message built
@@ -660,7 +711,8 @@ send_digest(struct deliver *d, const struct cfg_channel *ch,
 }
 
 static void
-send_one(struct deliver *d, const struct notification *n, int64_t now)
+send_one(struct deliver *d, const struct notification *n,
+	 const struct rendered *rd, int64_t now)
 {
 	const struct cfg_channel *ch = config_channel(d->cfg, n->channel);
 	struct job *j = job_new(d, n);
@@ -674,9 +726,8 @@ send_one(struct deliver *d, const struct notification *n, int64_t now)
 		job_free(j);
 	} else if (n->promise_id == 0) {
 		send_digest(d, ch, n, j, now);
-	} else if (ch->type == CFG_CHANNEL_SMTP ||
-		   ch->type == CFG_CHANNEL_WEBHOOK) {
-		send_async(d, ch, n, j, now);
+	} else if (rd->done) {
+		send_async(d, ch, n, rd, j, now);
 	} else {
 		send_sync(d, ch, n, j, now);
 		job_free(j);
@@ -687,6 +738,7 @@ int
 deliver_run(struct deliver *d, int64_t now)
 {
 	struct notification *arr = NULL;
+	struct rendered *rd = NULL;
 	char err[512];
 	size_t n = 0, i, limit;
 	int batch;
@@ -703,7 +755,7 @@ deliver_run(struct deliver *d, int64_t now)
 			limit = DELIVER_BATCH;
 		if (d->inflight >= DELIVER_MAX_INFLIGHT || limit == 0)
 			break;
-		if (claim(d, now, limit, &arr, &n, err,
+		if (claim(d, now, limit, &arr, &rd, &n, err,
 			  sizeof(err)) != STORE_OK) {
 			log_err("cannot claim notifications: %s", err);
 			util_seterr(d->lasterr, sizeof(d->lasterr), "cannot "
@@ -714,8 +766,9 @@ deliver_run(struct deliver *d, int64_t now)
 		 * hand-over) are written together. */
 		deliver_hold(d);
 		for (i = 0; i < n; i++)
-			send_one(d, &arr[i], now);
+			send_one(d, &arr[i], &rd[i], now);
 		deliver_release(d);
+		rendered_free(rd, n);
 		notification_free_array(arr, n);
 		if (n < limit)
 			break;
