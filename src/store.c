@@ -323,15 +323,39 @@ cache_find(struct store *st, const char *sql, uint32_t h,
 	return NULL;
 }
 
+/* The free kept statement made from this very text, found without
+ * hashing it: the texts are nearly always string constants, so the same
+ * address comes back.  The text is still compared, as a buffer may be
+ * reused for another statement. */
+static struct store_stmt_slot *
+cache_find_same(struct store *st, const char *sql)
+{
+	struct store_stmt_slot *c;
+	size_t i;
+
+	for (i = 0; i < STORE_STMT_CACHE; i++) {
+		c = &st->cache[i];
+		if (c->from == sql && c->sql != NULL && !c->busy &&
+		    strcmp(c->sql, sql) == 0)
+			return c;
+	}
+	return NULL;
+}
+
 int
 store_prepare(struct store *st, const char *sql, sqlite3_stmt **out,
 	      char *err, size_t errlen)
 {
-	uint32_t h = sql_hash(sql);
-	struct store_stmt_slot *spare, *c = cache_find(st, sql, h, &spare);
+	struct store_stmt_slot *spare = NULL, *c = cache_find_same(st, sql);
+	uint32_t h = 0;
 	int src;
 
+	if (c == NULL) {
+		h = sql_hash(sql);
+		c = cache_find(st, sql, h, &spare);
+	}
 	if (c != NULL) {
+		c->from = sql;
 		c->busy = 1;
 		*out = c->stmt;
 		return STORE_OK;
@@ -348,6 +372,7 @@ store_prepare(struct store *st, const char *sql, sqlite3_stmt **out,
 	 * statement is its own, finalized after use. */
 	if (spare != NULL) {
 		spare->sql = xstrdup(sql);
+		spare->from = sql;
 		spare->hash = h;
 		spare->busy = 1;
 		spare->stmt = *out;

@@ -18,6 +18,7 @@
 
 struct store_stmt_slot {
 	char *sql;               /* owned copy; NULL: the slot is free */
+	const char *from;        /* the caller's text it was made from */
 	uint32_t hash;
 	int busy;                /* handed out, not yet given back */
 	sqlite3_stmt *stmt;
