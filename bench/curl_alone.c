@@ -10,12 +10,11 @@
  *   curl_alone PORT COUNT CONNECTIONS    prints "<requests> <seconds>"
  */
 #include <curl/curl.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_clock.h"
 #include "promised/util.h"
 
 #define BODY "{\"p\":\"12345\",\"k\":\"0123456789abcdef0123456789abcdef\"}"
@@ -33,15 +32,6 @@ discard(char *p, size_t size, size_t n, void *ctx)
 	(void)p;
 	(void)ctx;
 	return size * n;
-}
-
-static double
-seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Puts the handle back into the multi for the next request; 0 or -1. */
@@ -132,7 +122,7 @@ main(int argc, char **argv)
 	for (i = 0; i < conns; i++)
 		if ((easy[i] = blast_easy(&b)) == NULL)
 			goto out;
-	t0 = seconds();
+	t0 = bench_mono_seconds();
 	for (i = 0; i < conns; i++)
 		if (blast_start(&b, easy[i]) != 0)
 			goto out;
@@ -144,7 +134,7 @@ main(int argc, char **argv)
 		    curl_multi_poll(b.multi, NULL, 0, 1000, NULL) != CURLM_OK)
 			goto out;
 	}
-	printf("%ld %.6f\n", b.total - b.failed, seconds() - t0);
+	printf("%ld %.6f\n", b.total - b.failed, bench_mono_seconds() - t0);
 	rc = b.failed > 0 ? 1 : 0;
 	if (b.failed > 0)
 		fprintf(stderr, "curl_alone: %ld of %ld requests failed\n",

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "promised/feed.h"
 
 #define SMALL_N 500
@@ -121,15 +122,6 @@ reset_hwm(void)
 		return;
 	fputs("5", fp);
 	fclose(fp);
-}
-
-static double
-mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* One VTODO at p (room bytes); returns its length. */
@@ -267,12 +259,12 @@ child_measure(enum run_kind kind, size_t n, int fd)
 	r.bytes = len;
 	reset_hwm();
 	rss0 = status_kb("VmRSS");
-	t0 = mono_seconds();
+	t0 = bench_mono_seconds();
 	if (kind == RUN_STREAM)
 		run_stream(data, len, &r);
 	else
 		run_libical(data, &r);
-	r.seconds = mono_seconds() - t0;
+	r.seconds = bench_mono_seconds() - t0;
 	r.peak_rss = status_kb("VmHWM") - rss0;
 	if (r.ok && r.items != n) {
 		snprintf(r.err, sizeof(r.err), "%zu items of %zu", r.items, n);

@@ -13,14 +13,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-static double
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+#include "bench_clock.h"
 
 static char *
 slurp(const char *path)
@@ -62,9 +55,9 @@ main(int argc, char **argv)
 		perror(argv[1]);
 		return 1;
 	}
-	t0 = mono_ms();
+	t0 = (bench_mono_seconds() * 1e3);
 	cal = icalparser_parse_string(text);
-	t1 = mono_ms();
+	t1 = (bench_mono_seconds() * 1e3);
 	if (cal == NULL) {
 		fprintf(stderr, "ical_parse: libical could not parse %s\n",
 			argv[1]);

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "promised/config.h"
 #include "promised/escalate.h"
 #include "promised/promise.h"
@@ -35,15 +36,6 @@
 
 /* 2026-11-20T08:00:00Z; dues spread over the following 30 days. */
 static const int64_t bench_now = INT64_C(1795161600);
-
-static double
-mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Due of promise i: a different hour and day for neighbours, so the
  * scheduler sees business hours, evenings and weekends. */
@@ -59,7 +51,7 @@ static double
 add_via_api(struct store *st, size_t n)
 {
 	char err[256], title[64];
-	double t0 = mono_seconds();
+	double t0 = bench_mono_seconds();
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -79,7 +71,7 @@ add_via_api(struct store *st, size_t n)
 			return -1;
 		}
 	}
-	return mono_seconds() - t0;
+	return bench_mono_seconds() - t0;
 }
 
 /* Promises from..n-1 in one transaction with the sqlite3 tool. */
@@ -119,7 +111,7 @@ static double
 time_next_wake(struct store *st, int64_t *wake)
 {
 	char err[256];
-	double t0 = mono_seconds();
+	double t0 = bench_mono_seconds();
 	size_t i;
 
 	for (i = 0; i < WAKE_CALLS; i++) {
@@ -129,7 +121,7 @@ time_next_wake(struct store *st, int64_t *wake)
 			return -1;
 		}
 	}
-	return (mono_seconds() - t0) / WAKE_CALLS;
+	return (bench_mono_seconds() - t0) / WAKE_CALLS;
 }
 
 /* Fastest of SCAN_RUNS full scans; the last list is kept in *out. */
@@ -151,12 +143,12 @@ time_scan(struct store *st, struct promise **out, size_t *n)
 
 		promise_free_array(*out, *n);
 		*out = NULL;
-		t0 = mono_seconds();
+		t0 = bench_mono_seconds();
 		if (store_list(st, &f, out, n, err, sizeof(err)) != STORE_OK) {
 			fprintf(stderr, "wake_cost: store_list: %s\n", err);
 			return -1;
 		}
-		dt = mono_seconds() - t0;
+		dt = bench_mono_seconds() - t0;
 		if (best < 0 || dt < best)
 			best = dt;
 	}
@@ -168,14 +160,14 @@ static double
 time_escalate(struct escalate *esc, const struct promise *arr, size_t n,
 	      size_t *steps)
 {
-	double t0 = mono_seconds();
+	double t0 = bench_mono_seconds();
 	size_t i;
 
 	*steps = 0;
 	for (i = 0; i < n; i++)
 		if (escalate_next_step_at(esc, &arr[i], bench_now) > 0)
 			(*steps)++;
-	return mono_seconds() - t0;
+	return bench_mono_seconds() - t0;
 }
 
 static struct config *
@@ -228,23 +220,23 @@ measure(struct store *st, const char *db, struct escalate *esc,
 
 	if ((fg->add_s = add_via_api(st, add_n)) < 0)
 		goto out;
-	t0 = mono_seconds();
+	t0 = bench_mono_seconds();
 	if (add_via_sqlite3(db, add_n, fg->n) != 0) {
 		fprintf(stderr, "wake_cost: bulk insert with sqlite3 failed\n");
 		goto out;
 	}
-	fg->bulk_s = mono_seconds() - t0;
+	fg->bulk_s = bench_mono_seconds() - t0;
 	if ((fg->wake_s = time_next_wake(st, &fg->wake)) < 0 ||
 	    (fg->scan_s = time_scan(st, &arr, &fg->listed)) < 0)
 		goto out;
 	fg->esc_s = time_escalate(esc, arr, fg->listed, &fg->steps);
 	store_set_next_fn(st, escalate_next_step_at, esc);
-	t0 = mono_seconds();
+	t0 = bench_mono_seconds();
 	if (store_recompute_all(st, bench_now, err, sizeof(err)) != STORE_OK) {
 		fprintf(stderr, "wake_cost: store_recompute_all: %s\n", err);
 		goto out;
 	}
-	fg->recompute_s = mono_seconds() - t0;
+	fg->recompute_s = bench_mono_seconds() - t0;
 	rc = 0;
 out:
 	promise_free_array(arr, fg->listed);

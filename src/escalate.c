@@ -527,9 +527,7 @@ fire_batch(struct escalate *esc, struct store *st, int64_t now, int guarded,
 			    e);
 		rc = -1;
 	}
-	for (i = 0; i < fc->due; i++)
-		promise_clear(&ps[i]);
-	free(ps);
+	promise_free_array(ps, fc->due);
 	/* Nothing of the batch was kept when it cannot commit: the next
 	 * pass fires the same steps again. */
 	if (store_batch_end(st, src, err, errlen) != STORE_OK)
@@ -554,9 +552,7 @@ escalate_run(struct escalate *esc, struct store *st, int64_t now,
 		if (store_due_loaded(st, now, 1, &first, &n, err,
 				     errlen) != STORE_OK)
 			return -1;
-		if (n > 0)
-			promise_clear(first);
-		free(first);
+		promise_free_array(first, n);
 		first = NULL;
 		if (n == 0)
 			break;

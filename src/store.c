@@ -1262,14 +1262,41 @@ store_get(struct store *st, int64_t id, struct promise *out, char *err,
 	return store_load(st, id, out, err, errlen);
 }
 
+/* Reads every row of stmt (PROMISE_COLS) into an owned array; STORE_OK,
+ * or the error of reading them (what says what was read; nothing is
+ * returned then). */
+static int
+collect_promises(struct store *st, sqlite3_stmt *stmt, const char *what,
+		 struct promise **out, size_t *n, char *err, size_t errlen)
+{
+	struct promise *arr = NULL;
+	size_t cnt = 0, cap = 0;
+	int src;
+
+	*out = NULL;
+	*n = 0;
+	while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			arr = xreallocarray(arr, cap, sizeof(*arr));
+		}
+		read_promise(stmt, &arr[cnt++]);
+	}
+	if (src != SQLITE_DONE) {
+		promise_free_array(arr, cnt);
+		return store_sqlerr(st, src, what, err, errlen);
+	}
+	*out = arr;
+	*n = cnt;
+	return STORE_OK;
+}
+
 int
 store_due_loaded(struct store *st, int64_t now, size_t limit,
 		 struct promise **out, size_t *n, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = NULL;
-	struct promise *arr = NULL;
-	size_t cnt = 0, cap = 0, i;
-	int rc, src;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
@@ -1283,24 +1310,10 @@ store_due_loaded(struct store *st, int64_t now, size_t limit,
 	sqlite3_bind_int64(stmt, 1, now);
 	sqlite3_bind_int64(stmt, 2, limit == 0 || limit > INT64_MAX ? -1 :
 			   (int64_t)limit);
-	while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			arr = xreallocarray(arr, cap, sizeof(*arr));
-		}
-		read_promise(stmt, &arr[cnt++]);
-	}
+	rc = collect_promises(st, stmt, "reading due promises", out, n, err,
+			      errlen);
 	store_finalize(st, stmt);
-	if (src != SQLITE_DONE) {
-		for (i = 0; i < cnt; i++)
-			promise_clear(&arr[i]);
-		free(arr);
-		return store_sqlerr(st, src, "reading due promises", err,
-				    errlen);
-	}
-	*out = arr;
-	*n = cnt;
-	return STORE_OK;
+	return rc;
 }
 
 int
@@ -1348,9 +1361,10 @@ store_list(struct store *st, const struct store_filter *f,
 {
 	static const struct store_filter none;
 	sqlite3_stmt *stmt = NULL;
-	struct promise *arr = NULL;
-	size_t cnt = 0, cap = 0;
-	int rc, src;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
 
 	rc = store_prepare(st, "SELECT " PROMISE_COLS " FROM promises WHERE"
 		" (?1 = 0 OR state <> 'closed')"
@@ -1362,24 +1376,10 @@ store_list(struct store *st, const struct store_filter *f,
 	if (rc != STORE_OK)
 		goto out;
 	bind_filter(stmt, f != NULL ? f : &none);
-	while ((src = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			arr = xreallocarray(arr, cap, sizeof(*arr));
-		}
-		read_promise(stmt, &arr[cnt++]);
-	}
-	if (src != SQLITE_DONE)
-		rc = store_sqlerr(st, src, "listing promises", err, errlen);
+	rc = collect_promises(st, stmt, "listing promises", out, n, err,
+			      errlen);
 out:
 	store_finalize(st, stmt);
-	if (rc != STORE_OK) {
-		promise_free_array(arr, cnt);
-		arr = NULL;
-		cnt = 0;
-	}
-	*out = arr;
-	*n = cnt;
 	return rc;
 }
 

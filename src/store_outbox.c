@@ -280,9 +280,10 @@ store_fire_loaded(struct store *st, struct promise *p,
 	if (!st->in_batch)
 		return store_fire(st, p->id, fire, now, err, errlen);
 	rc = check_fire(fire, err, errlen);
-	if (rc != STORE_OK || !guarded)
-		return rc != STORE_OK ? rc : fire_tx(st, p, fire, now, err,
-						     errlen);
+	if (rc != STORE_OK)
+		return rc;
+	if (!guarded)
+		return fire_tx(st, p, fire, now, err, errlen);
 	rc = store_begin(st, err, errlen);
 	if (rc != STORE_OK)
 		return rc;
